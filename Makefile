@@ -1,0 +1,23 @@
+PYTHON ?= python3
+MINARI_DATASETS_PATH ?= $(abspath ../shared/minari)
+export MINARI_DATASETS_PATH
+
+.PHONY: install test lint train bench bench-eval
+
+# CPU torch first: a bare `torch` requirement would pull gigabytes of CUDA wheels.
+install:
+	$(PYTHON) -m pip install torch==2.13.0
+	$(PYTHON) -m pip install -e ".[dev]"
+
+test:
+	$(PYTHON) -m pytest -q
+
+lint:
+	$(PYTHON) -m ruff check src tests experiments
+	$(PYTHON) -m ruff format --check src tests experiments
+
+train:
+	$(PYTHON) -m dt.train env=hopper dataset=medium mode=delayed
+
+bench:
+	$(PYTHON) experiments/bench_train.py

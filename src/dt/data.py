@@ -1,0 +1,200 @@
+"""Offline RL data for the Decision Transformer: preprocessing, length-K windows, the DataModule.
+
+Layout (see shared DESIGN.md): every step of every episode lives in one flat array; a window is a gather
+`start + arange(K)`, right-padded and masked where it runs past its episode's end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from dt.errors import DTError
+from dt.sources import Trajectories, load_d4rl_hdf5, load_minari
+
+
+def returns_to_go(rewards: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Undiscounted sum of rewards from each step to its episode's end, (N,) float32."""
+    cumulative = np.cumsum(rewards, dtype=np.float64)  # (N,)
+    cumulative_at_end = np.repeat(cumulative[starts[1:] - 1], np.diff(starts))  # (N,) at own episode's end
+    # rtg[i] = r[i] + ... + r[end - 1] = cum[end - 1] - cum[i] + r[i]
+    return (cumulative_at_end - cumulative + rewards).astype(np.float32)
+
+
+def delay_rewards(traj: Trajectories) -> Trajectories:
+    """Delayed-reward mode: each episode's whole return moved onto its last step."""
+    rewards = np.zeros_like(traj.rewards)
+    rewards[traj.starts[1:] - 1] = traj.returns
+    return replace(traj, rewards=rewards)
+
+
+def top_trajectories(traj: Trajectories, pct_traj: float) -> Trajectories:
+    """%BC: keep the highest-return episodes whose lengths sum to at most pct_traj of all steps.
+
+    As the official code: the best episode is always kept, then the next best while the budget allows.
+    """
+    if not 0.0 < pct_traj <= 1.0:
+        raise DTError(f"dataset.pct_traj={pct_traj} must lie in (0, 1]: it is the fraction of steps kept")
+    if pct_traj == 1.0:
+        return traj
+    budget = max(int(pct_traj * traj.num_steps), 1)
+    best_first = np.argsort(-traj.returns, kind="stable")
+    cumulative_steps = np.cumsum(traj.lengths[best_first])
+    num_kept = max(int(np.searchsorted(cumulative_steps, budget, side="right")), 1)
+    return traj.select(best_first[:num_kept])
+
+
+def state_stats(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = observations.mean(axis=0, dtype=np.float64)
+    std = observations.std(axis=0, dtype=np.float64) + 1e-6
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+class WindowDataset(Dataset):
+    """Length-K windows starting at any step; `__getitems__` gathers a whole batch at once.
+
+    Items are raw (unnormalized states, unscaled returns-to-go): the module owns normalization.
+    """
+
+    def __init__(self, traj: Trajectories, context_len: int, max_ep_len: int) -> None:
+        self.context_len = context_len
+        self.states = torch.from_numpy(traj.observations)  # (N, S)
+        self.actions = torch.from_numpy(traj.actions)  # (N, A) or (N,)
+        self.returns_to_go = torch.from_numpy(returns_to_go(traj.rewards, traj.starts))  # (N,)
+        episode_ids = traj.episode_ids
+        step_in_episode = np.arange(traj.num_steps) - traj.starts[episode_ids]
+        self.timesteps = torch.from_numpy(np.minimum(step_in_episode, max_ep_len - 1))  # (N,)
+        self.episode_end = torch.from_numpy(traj.starts[1:][episode_ids])  # (N,) one past the last step
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def __getitem__(self, start: int) -> dict[str, torch.Tensor]:
+        return {key: value[0] for key, value in self.__getitems__([start]).items()}
+
+    def __getitems__(self, starts: list[int]) -> dict[str, torch.Tensor]:
+        start = torch.as_tensor(starts, dtype=torch.long)  # (B,)
+        index = start[:, None] + torch.arange(self.context_len)  # (B, K)
+        mask = index < self.episode_end[start][:, None]  # (B, K): real steps; right padding after
+        index = torch.where(mask, index, start[:, None])  # padded slots read a real step, zeroed below
+        actions = self.actions[index]  # (B, K, A) or (B, K)
+        action_mask = mask[..., None] if actions.ndim == 3 else mask
+        return {
+            "states": self.states[index] * mask[..., None],  # (B, K, S)
+            "actions": actions * action_mask,
+            "returns_to_go": self.returns_to_go[index] * mask,  # (B, K)
+            "timesteps": self.timesteps[index] * mask,  # (B, K)
+            "mask": mask,
+        }
+
+
+class UniformStepSampler(Sampler[int]):
+    """Window starts drawn uniformly over all steps.
+
+    Equivalent to CORL/official sampling (episode drawn with probability proportional to its length, then
+    a uniform start inside it), without a per-episode loop. Seeded by (seed, epoch) so runs and resumed
+    runs see the same batches.
+    """
+
+    def __init__(self, num_steps: int, num_samples: int, seed: int) -> None:
+        self.num_steps, self.num_samples, self.seed = num_steps, num_samples, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        yield from rng.integers(0, self.num_steps, size=self.num_samples).tolist()
+
+
+def _batch_as_is(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return batch  # WindowDataset.__getitems__ already returns a collated batch
+
+
+class DTDataModule(L.LightningDataModule):
+    """Loads one dataset, computes its statistics and serves length-K training windows."""
+
+    def __init__(
+        self,
+        dataset_id: str | None,
+        dataset_path: str | None = None,
+        download: bool = True,
+        pct_traj: float = 1.0,
+        delayed: bool = False,
+        context_len: int = 20,
+        max_ep_len: int = 1000,
+        batch_size: int = 64,
+        batches_per_epoch: int = 10_000,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if context_len < 1 or context_len > max_ep_len:
+            raise DTError(f"K={context_len} must lie in [1, max_ep_len={max_ep_len}]")
+        if not isinstance(batches_per_epoch, int) or batches_per_epoch < 1:
+            raise DTError(
+                f"trainer.limit_train_batches={batches_per_epoch} must be a positive integer: it is the epoch length"
+            )
+        self.save_hyperparameters(logger=False)
+        self.trajectories: Trajectories | None = None
+        self.train_set: WindowDataset | None = None
+
+    def load(self) -> Trajectories:
+        hp = self.hparams
+        if hp.dataset_path:
+            return load_d4rl_hdf5(hp.dataset_path)
+        if not hp.dataset_id:
+            raise DTError("no dataset given: set dataset.id=<minari id> or dataset.path=<file.hdf5>")
+        return load_minari(hp.dataset_id, download=hp.download)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        hp = self.hparams
+        traj = self.load()
+        # Statistics over the whole dataset (as the official code), before %BC filtering.
+        self.state_mean, self.state_std = state_stats(traj.observations)
+        self.trajectories = traj
+        if hp.delayed:
+            traj = delay_rewards(traj)
+        self.train_set = WindowDataset(top_trajectories(traj, hp.pct_traj), hp.context_len, hp.max_ep_len)
+
+    @property
+    def spec(self) -> dict:
+        """What the module must remember to act later: shapes, state statistics, reference scores."""
+        traj = self.trajectories
+        assert traj is not None, "call setup() first"
+        return {
+            "state_dim": int(traj.observations.shape[1]),
+            "act_dim": int(traj.actions.max() + 1) if traj.discrete else int(traj.actions.shape[1]),
+            "discrete": traj.discrete,
+            "state_mean": self.state_mean.tolist(),
+            "state_std": self.state_std.tolist(),
+            "env_id": traj.env_id,
+            "ref_min_score": traj.ref_min_score,
+            "ref_max_score": traj.ref_max_score,
+            "num_episodes": traj.num_episodes,
+            "num_steps": traj.num_steps,
+        }
+
+    def train_dataloader(self) -> DataLoader:
+        hp = self.hparams
+        sampler = UniformStepSampler(len(self.train_set), hp.batch_size * hp.batches_per_epoch, hp.seed)
+        return DataLoader(
+            self.train_set,
+            batch_size=hp.batch_size,
+            sampler=sampler,
+            collate_fn=_batch_as_is,
+            num_workers=hp.num_workers,
+            persistent_workers=hp.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            drop_last=True,
+        )

@@ -1,0 +1,29 @@
+"""User-facing errors: one line that says what is wrong and what to do."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+class DTError(Exception):
+    """Bad input or environment the user can fix; reported as one line without a traceback."""
+
+
+def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a DTError into `dt: error: ...` on stderr and exit code 1 (traceback with HYDRA_FULL_ERROR=1)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DTError as err:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            print(f"dt: error: {err}", file=sys.stderr)
+            sys.exit(1)
+
+    return wrapper

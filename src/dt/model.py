@@ -1,0 +1,146 @@
+"""A Decision Transformer in plain PyTorch (after nanoGPT's model.py).
+
+Each step t contributes three tokens (R̂_t, s_t, a_t). Every token gets its modality's embedding plus a
+learned embedding of its step's timestep (no per-token position embedding). The action a_t is predicted
+from the hidden state of the s_t token, so causal attention alone keeps it from seeing a_t or anything
+later, including right padding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+@dataclass
+class DTConfig:
+    state_dim: int
+    act_dim: int  # action dimensions, or the number of actions when discrete
+    discrete: bool = False
+    context_len: int = 20  # K steps, 3K tokens
+    max_ep_len: int = 1000
+    embed_dim: int = 128
+    n_layer: int = 3
+    n_head: int = 1
+    dropout: float = 0.1
+    activation: str = "relu"
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: DTConfig) -> None:
+        super().__init__()
+        assert config.embed_dim % config.n_head == 0, "embed_dim must be divisible by n_head"
+        self.n_head = config.n_head
+        self.qkv = nn.Linear(config.embed_dim, 3 * config.embed_dim)
+        self.proj = nn.Linear(config.embed_dim, config.embed_dim)
+        self.dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
+        # (B, T, C) -> (B, nh, T, hs)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(
+            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+        )  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, nh, T, hs) -> (B, T, C)
+        return self.resid_dropout(self.proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: DTConfig) -> None:
+        super().__init__()
+        self.fc = nn.Linear(config.embed_dim, 4 * config.embed_dim)
+        self.act = ACTIVATIONS[config.activation]()
+        self.proj = nn.Linear(4 * config.embed_dim, config.embed_dim)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.proj(self.act(self.fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, config: DTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.embed_dim)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.embed_dim)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class DecisionTransformer(nn.Module):
+    """Maps (returns-to-go, states, actions, timesteps) windows to action predictions at every step."""
+
+    def __init__(self, config: DTConfig) -> None:
+        super().__init__()
+        if config.activation not in ACTIVATIONS:
+            raise ValueError(f"activation '{config.activation}' is not one of {sorted(ACTIVATIONS)}")
+        self.config = config
+        C = config.embed_dim
+        self.embed_timestep = nn.Embedding(config.max_ep_len, C)
+        self.embed_return = nn.Linear(1, C)
+        self.embed_state = nn.Linear(config.state_dim, C)
+        self.embed_action = (
+            nn.Embedding(config.act_dim, C) if config.discrete else nn.Linear(config.act_dim, C)
+        )
+        self.embed_ln = nn.LayerNorm(C)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(C)
+        self.action_head = nn.Linear(C, config.act_dim)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2 scaled init of residual projections
+            if name.endswith("proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / (2 * config.n_layer) ** 0.5)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(
+        self,
+        returns_to_go: torch.Tensor,  # (B, T) scaled
+        states: torch.Tensor,  # (B, T, S) normalized
+        actions: torch.Tensor,  # (B, T, A) float, or (B, T) long when discrete
+        timesteps: torch.Tensor,  # (B, T) long
+    ) -> torch.Tensor:
+        """Action outputs at every step: (B, T, A) pre-tanh means, or (B, T, n_actions) logits."""
+        B, T = timesteps.shape
+        assert self.config.context_len >= T, f"window of {T} steps exceeds K={self.config.context_len}"
+        time = self.embed_timestep(timesteps)  # (B, T, C)
+        tokens = torch.stack(
+            (
+                self.embed_return(returns_to_go[..., None]) + time,
+                self.embed_state(states) + time,
+                self.embed_action(actions) + time,
+            ),
+            dim=2,
+        )  # (B, T, 3, C)
+        x = tokens.reshape(B, 3 * T, -1)  # (B, 3T, C) interleaved R̂_0, s_0, a_0, R̂_1, ...
+        x = self.drop(self.embed_ln(x))
+        for block in self.blocks:
+            x = block(x)
+        x = self.ln_f(x).reshape(B, T, 3, -1)  # (B, 3T, C) -> (B, T, 3, C)
+        return self.action_head(x[:, :, 1])  # from the s_t tokens: (B, T, A)
+
+    def optim_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW groups: decay Linear weights only; never biases, LayerNorms or embeddings."""
+        decay = {id(m.weight) for m in self.modules() if isinstance(m, nn.Linear)}
+        params = list(self.parameters())
+        return [
+            {"params": [p for p in params if id(p) in decay], "weight_decay": weight_decay},
+            {"params": [p for p in params if id(p) not in decay], "weight_decay": 0.0},
+        ]

@@ -1,0 +1,181 @@
+"""Load offline RL datasets (Minari ids or D4RL-format HDF5 files) into flat `Trajectories`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from dt.errors import DTError
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """All episodes concatenated once: step arrays of length N plus episode offsets.
+
+    Episode e spans steps [starts[e], starts[e + 1]). Every episode has at least one step.
+    """
+
+    observations: np.ndarray  # (N, S) float32
+    actions: np.ndarray  # (N, A) float32, or (N,) int64 for discrete actions
+    rewards: np.ndarray  # (N,) float32
+    starts: np.ndarray  # (E + 1,) int64
+    env_id: str | None = None
+    ref_min_score: float | None = None
+    ref_max_score: float | None = None
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.starts[-1])
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.starts) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.starts)
+
+    @property
+    def returns(self) -> np.ndarray:
+        return np.add.reduceat(self.rewards.astype(np.float64), self.starts[:-1])
+
+    @property
+    def discrete(self) -> bool:
+        return self.actions.ndim == 1
+
+    @property
+    def episode_ids(self) -> np.ndarray:
+        """(N,) index of the episode each step belongs to."""
+        return np.repeat(np.arange(self.num_episodes), self.lengths)
+
+    def select(self, episodes: np.ndarray) -> Trajectories:
+        """The sub-dataset made of the given episodes, in that order."""
+        lengths = self.lengths[episodes]
+        starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        # step index of every kept step: episode start + offset within the episode
+        offsets = np.arange(starts[-1]) - np.repeat(starts[:-1], lengths)
+        steps = np.repeat(self.starts[:-1][episodes], lengths) + offsets
+        return replace(
+            self,
+            observations=self.observations[steps],
+            actions=self.actions[steps],
+            rewards=self.rewards[steps],
+            starts=starts,
+        )
+
+
+def make_trajectories(
+    observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, starts: np.ndarray, **metadata
+) -> Trajectories:
+    """Cast flat step arrays to the canonical dtypes (integer actions mean a discrete action space)."""
+    if len(starts) < 2 or np.any(np.diff(starts) < 1):
+        raise DTError("the dataset holds no episodes or an empty one: check the dataset file")
+    for name, array in (("observations", observations), ("actions", actions), ("rewards", rewards)):
+        bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
+        if len(bad):
+            raise DTError(
+                f"dataset {name} hold NaN or inf at {len(bad)} steps (first: step {bad[0]}): clean the data"
+            )
+    discrete = np.issubdtype(actions.dtype, np.integer)
+    num_steps = int(starts[-1])
+    return Trajectories(
+        observations=observations.reshape(num_steps, -1).astype(np.float32),
+        actions=actions.reshape(-1).astype(np.int64)
+        if discrete
+        else actions.reshape(num_steps, -1).astype(np.float32),
+        rewards=rewards.reshape(-1).astype(np.float32),
+        starts=np.asarray(starts, dtype=np.int64),
+        **metadata,
+    )
+
+
+def from_episode_list(
+    observations: list[np.ndarray], actions: list[np.ndarray], rewards: list[np.ndarray], **metadata
+) -> Trajectories:
+    lengths = [len(r) for r in rewards]
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    return make_trajectories(
+        np.concatenate(observations), np.concatenate(actions), np.concatenate(rewards), starts, **metadata
+    )
+
+
+def minari_root() -> str:
+    return os.environ.get("MINARI_DATASETS_PATH") or os.path.join(
+        os.path.expanduser("~"), ".minari", "datasets"
+    )
+
+
+def load_minari(dataset_id: str, download: bool = True) -> Trajectories:
+    """Load a Minari dataset by id, downloading it first when it is not local and `download` is set."""
+    import minari
+
+    local = os.path.isdir(os.path.join(minari_root(), dataset_id, "data"))
+    where = f"not found in {minari_root()} (MINARI_DATASETS_PATH)"
+    if not local and not download:
+        raise DTError(
+            f"Minari dataset '{dataset_id}' {where} and dataset.download=false: "
+            f"set MINARI_DATASETS_PATH to a folder that holds it, or run `minari download {dataset_id}`"
+        )
+    # The hub client logs every retry; the error below says it all in one line.
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    try:
+        dataset = minari.load_dataset(dataset_id, download=download)
+    except Exception as err:  # the Minari client raises network, HTTP and file errors alike
+        if local:
+            raise DTError(f"Minari dataset '{dataset_id}' could not be read ({err}): re-download it") from err
+        raise DTError(
+            f"Minari dataset '{dataset_id}' {where} and could not be downloaded ({type(err).__name__}): "
+            f"set MINARI_DATASETS_PATH to a folder that holds it, or run `minari download {dataset_id}` "
+            "with network access"
+        ) from err
+
+    observations, actions, rewards = [], [], []
+    for episode in dataset.iterate_episodes():
+        if not isinstance(episode.observations, np.ndarray):
+            raise DTError(f"Minari dataset '{dataset_id}' has dict/tuple observations: only Box is supported")
+        observations.append(episode.observations[:-1])  # Minari stores the final observation too
+        actions.append(episode.actions)
+        rewards.append(episode.rewards)
+    metadata = dataset.storage.metadata
+    env_spec = dataset.spec.env_spec
+    return from_episode_list(
+        observations,
+        actions,
+        rewards,
+        env_id=env_spec.id if env_spec is not None else None,
+        ref_min_score=metadata.get("ref_min_score"),
+        ref_max_score=metadata.get("ref_max_score"),
+    )
+
+
+D4RL_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts")
+
+
+def load_d4rl_hdf5(path: str | Path) -> Trajectories:
+    """Load a D4RL-format HDF5 file; episodes end at `terminals | timeouts` (and at the file's end)."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise DTError(f"dataset file {path} does not exist: check dataset.path")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [key for key in D4RL_KEYS if key not in f]
+            if missing:
+                raise DTError(f"{path} lacks {missing}: a D4RL-format HDF5 file holds {list(D4RL_KEYS)}")
+            data = {key: f[key][()] for key in D4RL_KEYS}
+    except OSError as err:
+        raise DTError(f"{path} is not a readable HDF5 file ({err}): re-download or regenerate it") from err
+
+    num_steps = len(data["rewards"])
+    if any(len(data[key]) != num_steps for key in D4RL_KEYS):
+        raise DTError(f"{path}: arrays {list(D4RL_KEYS)} differ in length: the file is corrupt")
+    ends = np.flatnonzero(np.logical_or(data["terminals"], data["timeouts"])) + 1
+    if len(ends) == 0 or ends[-1] != num_steps:
+        ends = np.append(ends, num_steps)  # a last, unfinished episode
+    starts = np.concatenate([[0], ends])
+    return make_trajectories(data["observations"], data["actions"], data["rewards"], starts)
