@@ -90,9 +90,7 @@ class DecisionTransformer(nn.Module):
         self.embed_timestep = nn.Embedding(config.max_ep_len, C)
         self.embed_return = nn.Linear(1, C)
         self.embed_state = nn.Linear(config.state_dim, C)
-        self.embed_action = (
-            nn.Embedding(config.act_dim, C) if config.discrete else nn.Linear(config.act_dim, C)
-        )
+        self.embed_action = nn.Embedding(config.act_dim, C) if config.discrete else nn.Linear(config.act_dim, C)
         self.embed_ln = nn.LayerNorm(C)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))

@@ -90,7 +90,5 @@ class DTModule(L.LightningModule):
             self.model.optim_groups(optim["weight_decay"]), lr=optim["lr"], betas=tuple(optim["betas"])
         )
         warmup_steps = max(int(optim["warmup_steps"]), 1)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min((step + 1) / warmup_steps, 1.0)
-        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min((step + 1) / warmup_steps, 1.0))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

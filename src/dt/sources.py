@@ -77,16 +77,12 @@ def make_trajectories(
     for name, array in (("observations", observations), ("actions", actions), ("rewards", rewards)):
         bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
         if len(bad):
-            raise DTError(
-                f"dataset {name} hold NaN or inf at {len(bad)} steps (first: step {bad[0]}): clean the data"
-            )
+            raise DTError(f"dataset {name} hold NaN or inf at {len(bad)} steps (first: step {bad[0]}): clean the data")
     discrete = np.issubdtype(actions.dtype, np.integer)
     num_steps = int(starts[-1])
     return Trajectories(
         observations=observations.reshape(num_steps, -1).astype(np.float32),
-        actions=actions.reshape(-1).astype(np.int64)
-        if discrete
-        else actions.reshape(num_steps, -1).astype(np.float32),
+        actions=actions.reshape(-1).astype(np.int64) if discrete else actions.reshape(num_steps, -1).astype(np.float32),
         rewards=rewards.reshape(-1).astype(np.float32),
         starts=np.asarray(starts, dtype=np.int64),
         **metadata,
@@ -104,9 +100,7 @@ def from_episode_list(
 
 
 def minari_root() -> str:
-    return os.environ.get("MINARI_DATASETS_PATH") or os.path.join(
-        os.path.expanduser("~"), ".minari", "datasets"
-    )
+    return os.environ.get("MINARI_DATASETS_PATH") or os.path.join(os.path.expanduser("~"), ".minari", "datasets")
 
 
 def load_minari(dataset_id: str, download: bool = True) -> Trajectories:
