@@ -61,6 +61,7 @@ def make_minari_dataset(root: Path, dataset_id: str, num_episodes: int = 12, max
             dataset_id,
             buffers,
             env=env.spec,
+            eval_env="Hopper-v5",
             algorithm_name="random",
             author="dt tests",
             author_email="tests@example.invalid",
@@ -100,6 +101,8 @@ def compose_config(overrides: list[str], output_dir: Path | None = None) -> Dict
         with open_dict(cfg):
             cfg.hydra.runtime.output_dir = str(output_dir)
         HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg.hydra  # as @hydra.main hands it to the task: the hydra node lives in HydraConfig
     return cfg
 
 

@@ -21,7 +21,7 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
 
 def train(cfg: DictConfig) -> L.Trainer:
     """Build data, module, loggers and trainer from a composed config, then fit."""
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")
     module = hydra.utils.instantiate(

@@ -1,0 +1,121 @@
+"""Lightning callbacks: target-return rollouts at every epoch end and at the end of `fit`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import lightning as L
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_info
+
+from dt.rollout import (
+    RolloutSpec,
+    TargetResult,
+    check_env,
+    check_targets,
+    format_table,
+    make_env_fn,
+    make_vector_env,
+    module_policy,
+    rollout_batched,
+    target_name,
+)
+
+
+def evaluate_targets(
+    module: Any, envs: gym.vector.VectorEnv, spec: RolloutSpec, target_returns: list[float], seed: int
+) -> list[TargetResult]:
+    """All targets on the same env seeds (the same start states), the module in eval mode meanwhile."""
+    was_training = module.training
+    module.eval()  # dropout off: the policy is deterministic
+    try:
+        policy = module_policy(module)
+        return [rollout_batched(policy, envs, spec, r, seed, module.device) for r in target_returns]
+    finally:
+        module.train(was_training)
+
+
+class RolloutEval(L.Callback):
+    """Runs `episodes` episodes per target return in a vector env and logs `eval/target_<R>/*`.
+
+    Evaluates every `every_n_epochs` epochs and once more at the end of `fit` when the final weights were
+    not evaluated yet; prints the target-vs-achieved table at the end of `fit`. Env i is seeded with
+    seed + i for every target and every epoch, so the numbers move only with the weights.
+    Env, reference scores, delayed mode and state noise come from the module (its checkpointed config).
+    """
+
+    def __init__(
+        self,
+        target_returns: list[float],
+        episodes: int = 100,
+        vectorization: str = "sync",
+        max_ep_len: int | None = None,
+        env_id: str | None = None,
+        every_n_epochs: int = 1,
+        seed: int = 0,
+    ) -> None:
+        self.target_returns = target_returns
+        self.episodes, self.vectorization = episodes, vectorization
+        self.max_ep_len, self.env_id = max_ep_len, env_id
+        self.every_n_epochs, self.seed = every_n_epochs, seed
+        self.envs: gym.vector.VectorEnv | None = None
+        self.spec: RolloutSpec | None = None
+        self.results: list[TargetResult] = []
+        self._evaluated_step = -1
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # Checked here, not in __init__: Hydra would wrap a DTError raised while instantiating.
+        self.targets = check_targets(self.target_returns)
+        if self.envs is None:
+            self.spec = RolloutSpec.from_module(pl_module, self.max_ep_len, self.env_id)
+            self.envs = make_vector_env(make_env_fn(self.spec), self.episodes, self.vectorization)
+            check_env(self.envs, self.spec)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.envs is not None:
+            self.envs.close()
+            self.envs = None
+
+    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+        assert self.envs is not None and self.spec is not None, "setup() runs first"
+        self.results = evaluate_targets(pl_module, self.envs, self.spec, self.targets, self.seed)
+        self._evaluated_step = trainer.global_step
+        return {k: v for r in self.results for k, v in r.metrics().items()}
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        for name, value in self._evaluate(trainer, pl_module).items():
+            pl_module.log(name, value, on_step=False, on_epoch=True)  # every logger; monitorable by ModelCheckpoint
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._evaluated_step != trainer.global_step:
+            metrics = self._evaluate(trainer, pl_module)
+            for logger in trainer.loggers:  # self.log is not allowed here
+                logger.log_metrics(metrics, step=trainer.global_step)
+        if not self.results:
+            return
+        rank_zero_info(
+            f"Evaluation after {trainer.global_step} steps ({self.spec.env_id}):\n{format_table(self.results)}"
+        )
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_table("eval/targets", columns=TABLE_COLUMNS, data=table_rows(self.results))
+
+
+TABLE_COLUMNS = ["target", "return_mean", "return_std", "normalized_mean", "length_mean", "episodes"]
+
+
+def table_rows(results: list[TargetResult]) -> list[list[Any]]:
+    return [
+        [
+            target_name(r.target_return),
+            float(r.returns.mean()),
+            float(r.returns.std()),
+            float(r.normalized.mean()) if r.normalized is not None else None,
+            float(r.lengths.mean()),
+            len(r.returns),
+        ]
+        for r in results
+    ]

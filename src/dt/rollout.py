@@ -1,0 +1,295 @@
+"""Target-return evaluation: all episodes of one target in lockstep on a Gymnasium vector env.
+
+All episodes start together, so at step t every running episode has the same history length
+min(t + 1, K): the model sees one unpadded (M, k) batch per env step, where M counts the episodes still
+running. Finished episodes leave that batch; their envs keep being stepped by the vector env (it steps all
+of them) with a zero action, and whatever those envs return afterwards (the autoreset step, a new episode)
+is never read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from dt.errors import DTError
+
+# (returns_to_go (B, T) raw, states (B, T, S) raw, actions (B, T, A), timesteps (B, T)) -> actions (B, A)
+Policy = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class RolloutSpec:
+    """What a rollout needs besides the policy; `from_module` reads it all from a checkpoint's module."""
+
+    env_id: str
+    state_dim: int
+    act_dim: int
+    discrete: bool
+    context_len: int
+    max_ep_len: int  # episode length limit at evaluation
+    timestep_limit: int  # the model's timestep embedding size: timesteps are clipped below it
+    delayed: bool = False  # the target stays fixed instead of being decremented by the rewards
+    init_state_noise: float = 0.0  # std of Gaussian noise on the initial state the model sees
+    ref_min_score: float | None = None
+    ref_max_score: float | None = None
+
+    @classmethod
+    def from_module(cls, module: Any, max_ep_len: int | None = None, env_id: str | None = None) -> RolloutSpec:
+        """Settings of a DTModule: env and reference scores from its dataset first, else its env config."""
+        hp = module.hparams
+        data_spec = hp["data_spec"]
+        run = hp.get("run_config") or {}
+        env_cfg, mode_cfg = run.get("env") or {}, run.get("mode") or {}
+        env_id = env_id or data_spec.get("env_id") or env_cfg.get("id")
+        if not env_id:
+            raise DTError("the checkpoint names no environment: set eval.env_id=<gymnasium id>")
+        # Prefer the dataset's reference scores: they belong to the data the policy learned from.
+        ref_min, ref_max = data_spec.get("ref_min_score"), data_spec.get("ref_max_score")
+        if ref_min is None or ref_max is None:
+            ref_min, ref_max = env_cfg.get("ref_min_score"), env_cfg.get("ref_max_score")
+        return cls(
+            env_id=env_id,
+            state_dim=int(data_spec["state_dim"]),
+            act_dim=int(data_spec["act_dim"]),
+            discrete=bool(data_spec["discrete"]),
+            context_len=int(hp["context_len"]),
+            max_ep_len=int(max_ep_len or hp["max_ep_len"]),
+            timestep_limit=int(hp["max_ep_len"]),
+            delayed=bool(mode_cfg.get("delayed", False)),
+            init_state_noise=float(mode_cfg.get("init_state_noise", 0.0) or 0.0),
+            ref_min_score=ref_min,
+            ref_max_score=ref_max,
+        )
+
+    def normalize(self, returns: np.ndarray) -> np.ndarray | None:
+        """D4RL normalized score, 0 = random and 100 = expert; None without reference scores."""
+        if self.ref_min_score is None or self.ref_max_score is None:
+            return None
+        return 100.0 * (returns - self.ref_min_score) / (self.ref_max_score - self.ref_min_score)
+
+
+@dataclass
+class TargetResult:
+    target_return: float
+    returns: np.ndarray  # (N,) undiscounted episode returns
+    lengths: np.ndarray  # (N,) episode lengths
+    normalized: np.ndarray | None  # (N,) normalized returns, None without reference scores
+
+    def metrics(self, prefix: str = "eval") -> dict[str, float]:
+        """`<prefix>/target_<R>/return_mean` etc., R written as an integer when it is one."""
+        name = f"{prefix}/target_{target_name(self.target_return)}"
+        metrics = {
+            f"{name}/return_mean": float(self.returns.mean()),
+            f"{name}/return_std": float(self.returns.std()),
+            f"{name}/length_mean": float(self.lengths.mean()),
+        }
+        if self.normalized is not None:
+            metrics[f"{name}/normalized_mean"] = float(self.normalized.mean())
+        return metrics
+
+
+def target_name(target: float) -> str:
+    return str(int(target)) if float(target).is_integer() else str(target)
+
+
+def check_targets(target_returns: Any) -> list[float]:
+    """A non-empty list of finite floats; a single number is a list of one (for `-m` sweeps)."""
+    if isinstance(target_returns, (int, float)):
+        target_returns = [target_returns]
+    try:
+        targets = [float(r) for r in target_returns or []]
+    except (TypeError, ValueError) as err:
+        raise DTError(f"eval.target_returns={target_returns} must be a list of numbers, e.g. [3600,1800]") from err
+    if not targets or not all(math.isfinite(r) for r in targets):
+        raise DTError(f"eval.target_returns={target_returns} must be a non-empty list of finite numbers")
+    return targets
+
+
+def make_env_fn(spec: RolloutSpec) -> Callable[[], gym.Env]:
+    def make() -> gym.Env:
+        return gym.make(spec.env_id, max_episode_steps=spec.max_ep_len)
+
+    return make
+
+
+def make_vector_env(env_fn: Callable[[], gym.Env], num_envs: int, vectorization: str = "sync") -> gym.vector.VectorEnv:
+    """`num_envs` copies; async runs each in its own process (uses the cores, costs pipe round trips)."""
+    if vectorization not in ("sync", "async"):
+        raise DTError(f"eval.vectorization={vectorization} must be sync or async")
+    if num_envs < 1:
+        raise DTError(f"eval.episodes={num_envs} must be at least 1")
+    # NEXT_STEP: the step after an episode ends resets that env; rollout_batched never reads it.
+    mode = gym.vector.AutoresetMode.NEXT_STEP
+    if vectorization == "async":
+        return gym.vector.AsyncVectorEnv([env_fn] * num_envs, autoreset_mode=mode)
+    return gym.vector.SyncVectorEnv([env_fn] * num_envs, autoreset_mode=mode)
+
+
+def check_env(env: gym.Env | gym.vector.VectorEnv, spec: RolloutSpec) -> None:
+    """Fail early, with the fix, when the env does not match the model's state and action sizes."""
+    is_vector = isinstance(env, gym.vector.VectorEnv)
+    obs_space = env.single_observation_space if is_vector else env.observation_space
+    act_space = env.single_action_space if is_vector else env.action_space
+    act_dim = int(act_space.n) if spec.discrete else int(np.prod(act_space.shape))
+    if obs_space.shape != (spec.state_dim,) or act_dim != spec.act_dim:
+        raise DTError(
+            f"env {spec.env_id} has observations {obs_space.shape} and {act_dim} action dims but the model expects "
+            f"({spec.state_dim},) and {spec.act_dim}: set eval.env_id to the dataset's environment"
+        )
+
+
+def module_policy(module: torch.nn.Module) -> Policy:
+    """A DTModule's `predict_action` on its own device; bf16 autocast on CUDA; float32 actions out."""
+    device = module.device
+    autocast = device.type == "cuda"
+
+    def act(rtg: torch.Tensor, states: torch.Tensor, actions: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            action = module.predict_action(rtg, states, actions, timesteps)
+        return action.float() if action.is_floating_point() else action
+
+    return act
+
+
+def _initial_noise(spec: RolloutSpec, seed: int, num_episodes: int) -> np.ndarray | None:
+    """Per-episode noise from (seed, episode), so batched and sequential rollouts draw the same."""
+    if spec.init_state_noise <= 0:
+        return None
+    draws = [
+        np.random.default_rng([seed, i]).normal(0.0, spec.init_state_noise, spec.state_dim) for i in range(num_episodes)
+    ]
+    return np.stack(draws)
+
+
+def _action_buffer(spec: RolloutSpec, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    if spec.discrete:
+        return torch.zeros(shape, dtype=torch.long, device=device)
+    return torch.zeros((*shape, spec.act_dim), dtype=torch.float32, device=device)
+
+
+@torch.inference_mode()
+def rollout_batched(
+    policy: Policy,
+    envs: gym.vector.VectorEnv,
+    spec: RolloutSpec,
+    target_return: float,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> TargetResult:
+    """One episode per sub-env, all in lockstep; env i is reset with seed + i.
+
+    Buffers hold whole episodes (N, max_ep_len, ...) on `device`, allocated once; the model reads the last
+    K steps of the running episodes only.
+    """
+    device = torch.device(device)
+    N, L, K = envs.num_envs, spec.max_ep_len, spec.context_len
+    obs, _ = envs.reset(seed=seed)
+    noise = _initial_noise(spec, seed, N)
+    if noise is not None:
+        obs = obs + noise
+    states = torch.zeros((N, L, spec.state_dim), dtype=torch.float32, device=device)
+    actions = _action_buffer(spec, (N, L), device)
+    rtg = torch.zeros((N, L), dtype=torch.float32, device=device)
+    timesteps = torch.arange(L, device=device).clamp_(max=spec.timestep_limit - 1)
+    states[:, 0] = torch.as_tensor(obs, dtype=torch.float32, device=device)
+    rtg[:, 0] = target_return
+
+    returns = np.zeros(N, dtype=np.float64)
+    lengths = np.zeros(N, dtype=np.int64)
+    alive = np.arange(N)  # running episodes, in env order
+    alive_t = torch.arange(N, device=device)
+    env_actions = np.zeros(
+        (N,) if spec.discrete else (N, spec.act_dim), dtype=np.int64 if spec.discrete else np.float32
+    )
+    for t in range(L):
+        lo = max(0, t + 1 - K)
+        step_actions = policy(
+            rtg[alive_t, lo : t + 1],
+            states[alive_t, lo : t + 1],
+            actions[alive_t, lo : t + 1],
+            timesteps[lo : t + 1].expand(len(alive), -1),
+        )  # (M, A) or (M,)
+        actions[alive_t, t] = step_actions
+        env_actions[alive] = step_actions.cpu().numpy()
+        obs, reward, terminated, truncated, _ = envs.step(env_actions)
+        reward = reward[alive]
+        returns[alive] += reward
+        lengths[alive] += 1
+        running = ~(terminated[alive] | truncated[alive]) if t + 1 < L else np.zeros(len(alive), dtype=bool)
+        if not running.all():
+            env_actions[alive[~running]] = 0  # finished envs get a neutral action from now on
+            alive, alive_t = alive[running], alive_t[torch.as_tensor(running, device=device)]
+            reward = reward[running]
+        if len(alive) == 0:
+            break
+        states[alive_t, t + 1] = torch.as_tensor(obs[alive], dtype=torch.float32, device=device)
+        step_rtg = rtg[alive_t, t]
+        if not spec.delayed:
+            step_rtg = step_rtg - torch.as_tensor(reward, dtype=torch.float32, device=device)
+        rtg[alive_t, t + 1] = step_rtg
+    return TargetResult(target_return, returns, lengths, spec.normalize(returns))
+
+
+@torch.inference_mode()
+def rollout_sequential(
+    policy: Policy,
+    env: gym.Env,
+    spec: RolloutSpec,
+    target_return: float,
+    seed: int,
+    num_episodes: int,
+    device: torch.device | str = "cpu",
+) -> TargetResult:
+    """The reference: one episode at a time, batch 1, histories grown by torch.cat as the official code does.
+
+    Episode i is reset with seed + i, as env i of `rollout_batched`, so both give the same episodes.
+    """
+    device = torch.device(device)
+    K = spec.context_len
+    noise = _initial_noise(spec, seed, num_episodes)
+    returns = np.zeros(num_episodes, dtype=np.float64)
+    lengths = np.zeros(num_episodes, dtype=np.int64)
+    for i in range(num_episodes):
+        obs, _ = env.reset(seed=seed + i)
+        if noise is not None:
+            obs = obs + noise[i]
+        states = torch.as_tensor(obs, dtype=torch.float32, device=device)[None]  # (t + 1, S)
+        actions = _action_buffer(spec, (0,), device)  # (t, A)
+        rtg = torch.tensor([target_return], dtype=torch.float32, device=device)  # (t + 1,)
+        timesteps = torch.zeros(1, dtype=torch.long, device=device)  # (t + 1,)
+        for t in range(spec.max_ep_len):
+            actions = torch.cat([actions, _action_buffer(spec, (1,), device)])  # placeholder for a_t
+            action = policy(rtg[None, -K:], states[None, -K:], actions[None, -K:], timesteps[None, -K:])[0]
+            actions[-1] = action
+            obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
+            returns[i] += reward
+            lengths[i] += 1
+            if terminated or truncated:
+                break
+            states = torch.cat([states, torch.as_tensor(obs, dtype=torch.float32, device=device)[None]])
+            step_rtg = rtg[-1:]
+            if not spec.delayed:
+                step_rtg = step_rtg - torch.tensor([reward], dtype=torch.float32, device=device)
+            rtg = torch.cat([rtg, step_rtg])
+            timesteps = torch.cat([timesteps, timesteps.new_full((1,), min(t + 1, spec.timestep_limit - 1))])
+    return TargetResult(target_return, returns, lengths, spec.normalize(returns))
+
+
+def format_table(results: list[TargetResult]) -> str:
+    """Target vs achieved, one row per target."""
+    header = f"{'target':>10} {'return mean':>12} {'std':>9} {'normalized':>10} {'length':>8} {'episodes':>8}"
+    rows = [header, "-" * len(header)]
+    for r in results:
+        normalized = f"{r.normalized.mean():10.1f}" if r.normalized is not None else f"{'n/a':>10}"
+        rows.append(
+            f"{target_name(r.target_return):>10} {r.returns.mean():12.1f} {r.returns.std():9.1f} {normalized} "
+            f"{r.lengths.mean():8.1f} {len(r.returns):8d}"
+        )
+    return "\n".join(rows)

@@ -1,0 +1,121 @@
+"""The rollout callback inside training and the `dt.evaluate` command on its checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from dt.callbacks import RolloutEval
+from dt.config import CONFIG_DIR
+from dt.errors import DTError
+from dt.evaluate import evaluate
+from dt.train import train
+from tests.conftest import TINY_ID, compose_config, tiny_train_overrides
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EVAL_OVERRIDES = ["eval.episodes=3", "eval.max_ep_len=30"]  # seconds, not minutes, on CPU
+METRICS = ("return_mean", "return_std", "normalized_mean", "length_mean")
+
+
+def compose_eval(overrides: list[str]) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="evaluate", overrides=overrides)
+
+
+def rollout_callback(trainer) -> RolloutEval:
+    return next(cb for cb in trainer.callbacks if isinstance(cb, RolloutEval))
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_minari_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A 2-epoch tiny run with the default callbacks and a CSV logger: (trainer, output folder)."""
+    out = tmp_path_factory.mktemp("run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(tiny_minari_root))
+        cfg = compose_config([*tiny_train_overrides(TINY_ID), *EVAL_OVERRIDES, "trainer.max_epochs=2"], output_dir=out)
+        return train(cfg), out
+
+
+def test_callback_logs_every_target_in_fast_dev_run(tiny_minari: str, tmp_path: Path) -> None:
+    cfg = compose_config([*tiny_train_overrides(), *EVAL_OVERRIDES, "+trainer.fast_dev_run=true"], output_dir=tmp_path)
+    trainer = train(cfg)
+    names = {f"eval/target_{r}/{m}" for r in (3600, 1800) for m in METRICS}
+    assert names <= set(trainer.callback_metrics)
+    results = rollout_callback(trainer).results
+    assert [r.target_return for r in results] == [3600.0, 1800.0]
+    assert all(len(r.returns) == 3 and r.lengths.max() <= 30 for r in results)
+    assert rollout_callback(trainer).envs is None  # closed at teardown
+
+
+def test_every_epoch_is_logged_to_the_loggers(trained) -> None:
+    _, out = trained
+    rows = [row for row in csv.DictReader(open(out / "csv" / "metrics.csv")) if row.get("eval/target_3600/return_mean")]
+    assert [int(row["epoch"]) for row in rows] == [0, 1]
+    assert all(math.isfinite(float(row[f"eval/target_1800/{m}"])) for row in rows for m in METRICS)
+
+
+def test_evaluate_reproduces_the_last_epoch(trained) -> None:
+    trainer, out = trained
+    logged = rollout_callback(trainer).results
+    results = evaluate(compose_eval([f"ckpt={out / 'checkpoints' / 'last.ckpt'}", "device=cpu"]))
+    assert [r.target_return for r in results] == [r.target_return for r in logged]
+    for ours, theirs in zip(results, logged, strict=True):
+        np.testing.assert_array_equal(ours.returns, theirs.returns)
+        np.testing.assert_array_equal(ours.lengths, theirs.lengths)
+    other = evaluate(compose_eval([f"ckpt={out / 'checkpoints' / 'last.ckpt'}", "eval.target_returns=[500]", "seed=1"]))
+    assert len(other) == 1 and other[0].target_return == 500.0 and len(other[0].returns) == 3
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        (["eval.target_returns=[]"], "non-empty"),
+        (["eval.target_returns=[3600,nan]"], "finite"),
+        (["ckpt=/nonexistent/last.ckpt"], "does not exist"),
+        (["ckpt=NOT_DT"], "not a dt checkpoint"),
+        (["ckpt=GARBAGE"], "not a readable"),
+    ],
+)
+def test_evaluate_errors(trained, tmp_path: Path, overrides: list[str], match: str) -> None:
+    torch.save({"state_dict": {}}, tmp_path / "not_dt.ckpt")
+    (tmp_path / "garbage.ckpt").write_text("not a checkpoint")
+    last = str(trained[1] / "checkpoints" / "last.ckpt")
+    aliases = {"ckpt=NOT_DT": f"ckpt={tmp_path / 'not_dt.ckpt'}", "ckpt=GARBAGE": f"ckpt={tmp_path / 'garbage.ckpt'}"}
+    overrides = [f"ckpt={last}", *(aliases.get(o, o) for o in overrides)]
+    with pytest.raises(DTError, match=match):
+        evaluate(compose_eval(overrides))
+
+
+def test_cli_multirun_and_one_line_errors(trained, tmp_path: Path) -> None:
+    ckpt = trained[1] / "checkpoints" / "last.ckpt"
+    command = [sys.executable, "-m", "dt.evaluate"]
+    ok = subprocess.run(
+        [
+            *command,
+            "-m",
+            f"ckpt={ckpt}",
+            "eval.target_returns=3600,1800",
+            "eval.episodes=2",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "return mean" in ok.stdout and " 3600 " in ok.stdout and " 1800 " in ok.stdout
+    assert len(list(tmp_path.glob("*/results.json"))) == 2
+    bad = subprocess.run([*command, "ckpt=/nonexistent.ckpt"], capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0
+    assert bad.stderr.startswith("dt: error: checkpoint /nonexistent.ckpt does not exist")

@@ -1,0 +1,97 @@
+"""Model: shapes, causality, padding invariance, optimizer groups, heads."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dt.heads import ContinuousHead, DiscreteHead
+from dt.model import DecisionTransformer, DTConfig
+
+B, K, S, A = 3, 6, 5, 2
+
+
+def make_model(discrete: bool = False, **kwargs) -> DecisionTransformer:
+    torch.manual_seed(0)
+    config = DTConfig(state_dim=S, act_dim=A, discrete=discrete, context_len=K, max_ep_len=50, embed_dim=32, **kwargs)
+    return DecisionTransformer(config).eval()
+
+
+def inputs(discrete: bool = False) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(1)
+    actions = torch.randint(0, A, (B, K), generator=g) if discrete else torch.randn(B, K, A, generator=g)
+    return torch.randn(B, K, generator=g), torch.randn(B, K, S, generator=g), actions, torch.arange(K).repeat(B, 1)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_output_shapes(discrete: bool) -> None:
+    model = make_model(discrete)
+    assert model(*inputs(discrete)).shape == (B, K, A)
+    rtg, states, actions, timesteps = inputs(discrete)
+    assert model(rtg[:, :2], states[:, :2], actions[:, :2], timesteps[:, :2]).shape == (B, 2, A)
+
+
+def test_later_tokens_do_not_change_earlier_outputs() -> None:
+    model = make_model(n_layer=2, n_head=2)
+    rtg, states, actions, timesteps = inputs()
+    before = model(rtg, states, actions, timesteps)
+    t = 3
+    rtg2, states2, actions2 = rtg.clone(), states.clone(), actions.clone()
+    rtg2[:, t:] += 5.0
+    states2[:, t:] += 5.0
+    actions2[:, t - 1 :] += 5.0  # a_{t-1} comes after s_{t-1}: the prediction at t-1 must not see it
+    after = model(rtg2, states2, actions2, timesteps)
+    torch.testing.assert_close(after[:, :t], before[:, :t])
+    assert not torch.allclose(after[:, t:], before[:, t:])
+
+
+def test_right_padding_never_influences_real_steps() -> None:
+    model = make_model()
+    rtg, states, actions, timesteps = inputs()
+    real = 4  # steps 4 and 5 are padding
+    garbage = [x.clone() for x in (rtg, states, actions)]
+    for x in garbage:
+        x[:, real:] = torch.randn_like(x[:, real:]) * 100
+    timesteps_garbage = timesteps.clone()
+    timesteps_garbage[:, real:] = 0
+    out = model(rtg, states, actions, timesteps)
+    out_garbage = model(*garbage, timesteps_garbage)
+    torch.testing.assert_close(out_garbage[:, :real], out[:, :real])
+
+
+def test_timestep_embedding_is_shared_by_the_three_tokens_of_a_step() -> None:
+    model = make_model()
+    rtg, states, actions, timesteps = inputs()
+    shifted = model(rtg, states, actions, timesteps + 1)
+    assert not torch.allclose(shifted, model(rtg, states, actions, timesteps))
+    assert not hasattr(model, "embed_position")  # no per-token position embedding
+
+
+def test_optim_groups_decay_only_linear_weights() -> None:
+    model = make_model()
+    decay, no_decay = model.optim_groups(0.1)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(n.endswith("weight") for n in decayed)
+    assert not any("ln" in n or "embed_timestep" in n or n.endswith("bias") for n in decayed)
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_continuous_head_masks_padding() -> None:
+    head = ContinuousHead()
+    outputs = torch.zeros(1, 3, 2)
+    actions = torch.tensor([[[0.5, 0.5], [0.0, 0.0], [9.0, 9.0]]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    assert head.loss(outputs, actions, mask).item() == pytest.approx(0.125)
+    assert head.act(torch.full((1, 2), 100.0)).max().item() <= 1.0
+
+
+def test_discrete_head_cross_entropy_and_greedy_action() -> None:
+    head = DiscreteHead()
+    logits = torch.tensor([[[5.0, 0.0], [0.0, 5.0]]])
+    actions = torch.tensor([[0, 0]])
+    mask = torch.tensor([[1.0, 0.0]])
+    assert head.loss(logits, actions, mask).item() == pytest.approx(torch.log1p(torch.exp(torch.tensor(-5.0))).item())
+    assert head.error(logits, actions, mask).item() == 0.0
+    assert head.act(logits[:, -1]).tolist() == [1]

@@ -1,0 +1,141 @@
+"""Training end to end: config composition, fast_dev_run, the CLI, and the shared dataset when present."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from dt.module import DTModule
+from dt.train import train
+from tests.conftest import SHARED_MINARI, compose_config, tiny_train_overrides
+
+ENVS = ["hopper", "halfcheetah", "walker2d"]
+QUALITIES = ["simple", "medium", "expert"]
+MODES = ["normal", "delayed", "noise"]
+
+
+@pytest.mark.parametrize("env,quality,mode", list(itertools.product(ENVS, QUALITIES, MODES)))
+def test_every_env_dataset_mode_composes(env: str, quality: str, mode: str, tmp_path: Path) -> None:
+    cfg = compose_config([f"env={env}", f"dataset={quality}", f"mode={mode}"], output_dir=tmp_path)
+    assert cfg.data.dataset_id == f"mujoco/{env}/{quality}-v0"
+    assert cfg.data.delayed == (mode == "delayed")
+    assert cfg.model.context_len == cfg.data.context_len == 20
+    assert cfg.data.batches_per_epoch == cfg.trainer.limit_train_batches == 10_000
+    assert len(cfg.env.target_returns) == 2 and cfg.env.return_scale == 1000
+    instantiate(cfg.data)  # constructs without touching the data
+
+
+def test_defaults_are_the_papers_gym_settings(tmp_path: Path) -> None:
+    cfg = compose_config([], output_dir=tmp_path)
+    assert (cfg.K, cfg.data.batch_size, cfg.trainer.max_epochs) == (20, 64, 10)
+    assert cfg.model.net == {"embed_dim": 128, "n_layer": 3, "n_head": 1, "activation": "relu", "dropout": 0.1}
+    assert cfg.model.optim.lr == 1e-4 and cfg.model.optim.weight_decay == 1e-4
+    assert cfg.model.optim.warmup_steps == 10_000 and cfg.trainer.gradient_clip_val == 0.25
+    assert list(cfg.logger) == ["wandb"] and cfg.logger.wandb.mode == os.environ.get("WANDB_MODE", "offline")
+
+
+def test_fast_dev_run_trains_and_checkpoint_can_act(tiny_minari: str, tmp_path: Path) -> None:
+    cfg = compose_config(tiny_train_overrides(), output_dir=tmp_path)
+    trainer = train(cfg)
+    assert trainer.global_step == 4
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    module = DTModule.load_from_checkpoint(ckpt)
+    assert module.hparams.run_config["dataset"]["id"] == tiny_minari
+    assert module.hparams.data_spec["state_dim"] == 11 and module.state_std.shape == (11,)
+    action = module.predict_action(
+        torch.zeros(2, 3), torch.zeros(2, 3, 11), torch.zeros(2, 3, 3), torch.zeros(2, 3).long()
+    )
+    assert action.shape == (2, 3) and action.abs().max() <= 1
+    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
+    assert {"train/loss", "train/action_error", "train/lr"} <= set(rows[0])
+
+
+def test_lightning_fast_dev_run_flag(tiny_minari: str, tmp_path: Path) -> None:
+    cfg = compose_config([*tiny_train_overrides(), "+trainer.fast_dev_run=true"], output_dir=tmp_path)
+    assert train(cfg).global_step == 1
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dt.train", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_cli_shows_config_for_the_main_command() -> None:
+    result = run_cli("env=hopper", "dataset=medium", "mode=delayed", "--cfg", "job")
+    assert result.returncode == 0, result.stderr
+    assert "id: mujoco/hopper/medium-v0" in result.stdout and "name: delayed" in result.stdout
+
+
+def test_cli_missing_dataset_is_one_line_error(tmp_path: Path) -> None:
+    result = run_cli(
+        "dataset.download=false", f"hydra.run.dir={tmp_path}", env={"MINARI_DATASETS_PATH": str(tmp_path / "none")}
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "mujoco/hopper/medium-v0" in lines[0] and str(tmp_path / "none") in lines[0]
+
+
+def test_download_failure_is_reported_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import minari
+
+    from dt.errors import DTError
+    from dt.sources import load_minari
+
+    def offline(dataset_id: str, download: bool = False):
+        raise ConnectionError("Name or service not known")
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    monkeypatch.setattr(minari, "load_dataset", offline)
+    with pytest.raises(DTError, match="could not be downloaded .*MINARI_DATASETS_PATH.*minari download"):
+        load_minari("mujoco/hopper/medium-v0", download=True)
+
+
+def test_cli_trains_with_offline_wandb(tiny_minari_root: Path, tmp_path: Path) -> None:
+    overrides = [o for o in tiny_train_overrides() if not o.startswith("logger=")]
+    result = run_cli(
+        *overrides,
+        "logger=wandb",
+        f"hydra.run.dir={tmp_path}",
+        env={"MINARI_DATASETS_PATH": str(tiny_minari_root), "WANDB_MODE": "offline"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert list((tmp_path / "wandb").glob("offline-run-*")), "no offline W&B run written"
+
+
+@pytest.mark.skipif(not (SHARED_MINARI / "sb3/hopper/medium-v0").is_dir(), reason="../shared/minari not present")
+def test_training_loss_falls_on_shared_hopper_medium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(SHARED_MINARI))
+    cfg = compose_config(
+        [
+            "dataset.id=sb3/hopper/medium-v0",
+            "dataset.download=false",
+            "logger=csv",
+            "model.net.embed_dim=64",
+            "model.optim.lr=1e-3",
+            "model.optim.warmup_steps=10",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=120",
+            "trainer.log_every_n_steps=10",
+        ],
+        output_dir=tmp_path,
+    )
+    train(cfg)
+    rows = csv.DictReader(open(tmp_path / "csv" / "metrics.csv"))
+    losses = [float(r["train/loss"]) for r in rows if r["train/loss"]]
+    assert len(losses) == 12
+    assert sum(losses[-3:]) / 3 < 0.7 * sum(losses[:3]) / 3, losses
