@@ -54,13 +54,17 @@ def test_fast_dev_run_trains_and_checkpoint_can_act(tiny_minari: str, tmp_path: 
         torch.zeros(2, 3), torch.zeros(2, 3, 11), torch.zeros(2, 3, 3), torch.zeros(2, 3).long()
     )
     assert action.shape == (2, 3) and action.abs().max() <= 1
-    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
-    assert {"train/loss", "train/action_error", "train/lr"} <= set(rows[0])
+    assert {"train/loss", "train/action_error", "train/lr"} <= set(read_metrics(tmp_path)[0])
 
 
 def test_lightning_fast_dev_run_flag(tiny_minari: str, tmp_path: Path) -> None:
     cfg = compose_config([*tiny_train_overrides(), "+trainer.fast_dev_run=true"], output_dir=tmp_path)
     assert train(cfg).global_step == 1
+
+
+def read_metrics(output_dir: Path) -> list[dict[str, str]]:
+    with open(output_dir / "csv" / "metrics.csv") as f:
+        return list(csv.DictReader(f))
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -135,7 +139,6 @@ def test_training_loss_falls_on_shared_hopper_medium(tmp_path: Path, monkeypatch
         output_dir=tmp_path,
     )
     train(cfg)
-    rows = csv.DictReader(open(tmp_path / "csv" / "metrics.csv"))
-    losses = [float(r["train/loss"]) for r in rows if r["train/loss"]]
+    losses = [float(r["train/loss"]) for r in read_metrics(tmp_path) if r["train/loss"]]
     assert len(losses) == 12
     assert sum(losses[-3:]) / 3 < 0.7 * sum(losses[:3]) / 3, losses
