@@ -119,4 +119,6 @@ def tiny_train_overrides(dataset_id: str = TINY_ID) -> list[str]:
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=4",
         "trainer.log_every_n_steps=1",
+        "eval.episodes=2",
+        "eval.max_ep_len=20",
     ]

@@ -13,6 +13,15 @@ class DTError(Exception):
     """Bad input or environment the user can fix; reported as one line without a traceback."""
 
 
+def user_error(err: BaseException | None) -> DTError | None:
+    """The DTError behind `err`, also when Hydra's instantiate or Lightning wrapped it."""
+    while err is not None:
+        if isinstance(err, DTError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn a DTError into `dt: error: ...` on stderr and exit code 1 (traceback with HYDRA_FULL_ERROR=1)."""
 
@@ -20,10 +29,11 @@ def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except DTError as err:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        except Exception as err:
+            cause = user_error(err)
+            if cause is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
-            print(f"dt: error: {err}", file=sys.stderr)
+            print(f"dt: error: {cause}", file=sys.stderr)
             sys.exit(1)
 
     return wrapper

@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from dt.errors import DTError
 from dt.heads import make_head
 from dt.model import DecisionTransformer, DTConfig
 
@@ -75,7 +76,7 @@ class DTModule(L.LightningModule):
         mask = batch["mask"].to(outputs.dtype)
         loss = self.head.loss(outputs, batch["actions"], mask)
         if not torch.isfinite(loss):
-            raise FloatingPointError(
+            raise DTError(
                 f"train/loss became {loss.item()} at step {self.global_step}: lower model.optim.lr "
                 "or check the dataset for extreme values"
             )

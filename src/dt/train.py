@@ -2,45 +2,92 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import hydra
 import lightning as L
+import numpy as np
+from hydra.errors import InstantiationException
 from lightning.pytorch.loggers import Logger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from dt.checkpointing import WANDB_ID_KEY, load_dt_checkpoint, resolve_ckpt_path
+from dt.cli import check_group_choices, check_output_dir
 from dt.config import CONFIG_DIR
-from dt.errors import DTError, report_errors
+from dt.errors import DTError, report_errors, user_error
+
+
+def instantiate(node: DictConfig, **kwargs) -> Any:
+    """`hydra.utils.instantiate`, re-raising the DTError that Hydra wraps when a constructor rejects its input."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = user_error(err)
+        if cause is None:
+            raise
+        raise cause from err
 
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:
-    return [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    return [instantiate(c) for c in (cfg.get("logger") or {}).values()]
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
-    return [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    return [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+
+
+def continue_wandb_run(cfg: DictConfig, ckpt_path: str) -> None:
+    """A resumed run logs into the W&B run its checkpoint came from."""
+    run_id = load_dt_checkpoint(ckpt_path).get(WANDB_ID_KEY)
+    if run_id and "wandb" in (cfg.get("logger") or {}):
+        with open_dict(cfg):
+            cfg.logger.wandb.id = run_id
+
+
+def check_dataset_env(spec: dict, env_cfg: DictConfig) -> None:
+    """The dataset must come from the configured env, with its observation and action sizes."""
+    import gymnasium as gym
+
+    if spec["env_id"] and spec["env_id"] != env_cfg.id:
+        raise DTError(
+            f"the dataset was collected in {spec['env_id']} but env={env_cfg.name} is {env_cfg.id}: pick its env"
+        )
+    env = gym.make(env_cfg.id)
+    obs_shape, act_space = env.observation_space.shape, env.action_space
+    env.close()
+    act_dim = int(act_space.n) if spec["discrete"] else int(np.prod(act_space.shape))
+    if obs_shape != (spec["state_dim"],) or act_dim != spec["act_dim"]:
+        raise DTError(
+            f"dataset has {spec['state_dim']}-dim observations and {spec['act_dim']} action dims, "
+            f"env {env_cfg.id} has {obs_shape} and {act_dim}: pick the dataset's env"
+        )
 
 
 def train(cfg: DictConfig) -> L.Trainer:
-    """Build data, module, loggers and trainer from a composed config, then fit."""
+    """Build data, module, loggers and trainer from a composed config, then fit (or resume)."""
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir)
+    if ckpt_path:
+        continue_wandb_run(cfg, ckpt_path)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    module = hydra.utils.instantiate(
+    check_dataset_env(datamodule.spec, cfg.env)
+    module = instantiate(
         cfg.model,
         data_spec=datamodule.spec,
         run_config=OmegaConf.to_container(cfg, resolve=True),
         _recursive_=False,  # run_config holds `_target_` nodes to store, not to build
         _convert_="all",
     )
-    trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer, logger=build_loggers(cfg) or False, callbacks=build_callbacks(cfg)
-    )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=build_callbacks(cfg))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     return trainer
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @report_errors
-def main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> None:
     try:
         train(cfg)
     except OSError as err:  # unwritable output folder, full disk
@@ -49,9 +96,20 @@ def main(cfg: DictConfig) -> None:
         _finish_wandb()
 
 
-def _finish_wandb() -> None:
-    import sys
+@report_errors
+def _check_command_line() -> None:
+    argv = sys.argv[1:]
+    check_group_choices(argv)
+    if not {"--cfg", "-c", "--help", "-h", "--hydra-help", "--info"} & set(argv):
+        check_output_dir(argv)
 
+
+def main() -> None:
+    _check_command_line()
+    _hydra_main()
+
+
+def _finish_wandb() -> None:
     if "wandb" in sys.modules and sys.modules["wandb"].run is not None:
         sys.modules["wandb"].finish()
 

@@ -1,0 +1,86 @@
+"""Checkpoints that survive crashes: atomic writes, a save on interruption, `ckpt_path=last` resolution."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from dt.errors import DTError
+
+WANDB_ID_KEY = "dt_wandb_run_id"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write to a temporary file in the same folder, then rename: a crash never leaves a corrupt checkpoint."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class CheckpointOnInterrupt(L.Callback):
+    """Save `last.ckpt` when a run is stopped by SIGTERM (SLURM preemption) or SIGINT, and remember the W&B id."""
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)) and trainer.checkpoint_callback:
+            path = Path(trainer.checkpoint_callback.dirpath) / "last.ckpt"
+            trainer.save_checkpoint(path)
+            print(f"dt: interrupted at step {trainer.global_step}; resume with ckpt_path={path}", flush=True)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                checkpoint[WANDB_ID_KEY] = logger.version
+
+
+def load_dt_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's contents, or a DTError when it is missing or not written by dt."""
+    path = Path(path)
+    if not path.is_file():
+        raise DTError(f"checkpoint {path} does not exist: pass the path of a .ckpt file written by dt.train")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise DTError(f"{path} is not a readable checkpoint ({type(err).__name__}): pick another .ckpt") from err
+    hparams = checkpoint.get("hyper_parameters", {}) if isinstance(checkpoint, dict) else {}
+    if "data_spec" not in hparams or "state_dict" not in checkpoint:
+        raise DTError(f"{path} is not a dt checkpoint (no data_spec): pass a .ckpt written by dt.train")
+    return checkpoint
+
+
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path) -> str | None:
+    """`last` means this run's last.ckpt, else the newest last.ckpt of a run beside it (same run name)."""
+    if not ckpt_path:
+        return None
+    if ckpt_path != "last":
+        load_dt_checkpoint(ckpt_path)
+        return str(ckpt_path)
+    output_dir = Path(output_dir)
+    own = output_dir / "checkpoints" / "last.ckpt"
+    candidates = [own] if own.is_file() else list(output_dir.parent.glob("*/checkpoints/last.ckpt"))
+    if not candidates:
+        raise DTError(
+            f"ckpt_path=last found no checkpoints/last.ckpt in {output_dir.parent}/*: "
+            "pass ckpt_path=<file.ckpt>, or hydra.run.dir=<the run's folder>"
+        )
+    newest = max(candidates, key=lambda p: p.stat().st_mtime)
+    load_dt_checkpoint(newest)
+    return str(newest)

@@ -1,0 +1,253 @@
+"""Bad input ends in one line, interrupted runs resume, one seed gives one result."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from dt.cli import check_group_choices
+from dt.errors import DTError
+from dt.train import train
+from tests.conftest import compose_config, tiny_train_overrides
+from tests.test_train import read_metrics
+
+
+def write_hdf5(path: Path, obs_dim: int = 11, episode_len: int = 5, episodes: int = 4, bad: str | None = None) -> Path:
+    rng = np.random.default_rng(0)
+    n = episode_len * episodes
+    data = {
+        "observations": rng.normal(size=(n, obs_dim)),
+        "actions": rng.uniform(-1, 1, size=(n, 3)).astype(np.float32),
+        "rewards": rng.normal(size=n),
+        "terminals": np.zeros(n, dtype=bool),
+        "timeouts": (np.arange(n) % episode_len) == episode_len - 1,
+    }
+    if bad:
+        data[bad].flat[7] = np.nan
+    with h5py.File(path, "w") as f:
+        for key, value in data.items():
+            f[key] = value
+    return path
+
+
+def hdf5_overrides(path: Path) -> list[str]:
+    return [*tiny_train_overrides(), f"dataset.path={path}", "dataset.id=null"]
+
+
+def train_error(overrides: list[str], tmp_path: Path) -> str:
+    with pytest.raises(DTError) as info:
+        train(compose_config(overrides, output_dir=tmp_path / "run"))
+    return str(info.value)
+
+
+def run_train_cli(args: list[str], env: dict | None = None, timeout: int = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dt.train", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dt: error: "), result.stderr[-2000:]
+    assert all(fragment in lines[0] for fragment in fragments), lines[0]
+
+
+# --- bad input ---------------------------------------------------------------------------------------------
+
+
+def test_corrupt_hdf5_is_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "garbage.hdf5").write_bytes(b"not an hdf5 file" * 100)
+    result = run_train_cli([f"dataset.path={tmp_path / 'garbage.hdf5'}", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert_one_line_error(result, "garbage.hdf5", "not a readable HDF5 file")
+
+
+def test_truncated_hdf5(tmp_path: Path) -> None:
+    path = write_hdf5(tmp_path / "d.hdf5")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert "not a readable HDF5 file" in train_error(hdf5_overrides(path), tmp_path)
+
+
+def test_hdf5_missing_keys(tmp_path: Path) -> None:
+    with h5py.File(tmp_path / "d.hdf5", "w") as f:
+        f["observations"] = np.zeros((3, 11))
+    assert "lacks ['actions'" in train_error(hdf5_overrides(tmp_path / "d.hdf5"), tmp_path)
+
+
+def test_dataset_shapes_must_match_the_env(tmp_path: Path) -> None:
+    path = write_hdf5(tmp_path / "d.hdf5", obs_dim=4)
+    message = train_error(hdf5_overrides(path), tmp_path)
+    assert "4-dim observations" in message and "Hopper-v5" in message
+
+
+def test_dataset_env_must_match_the_env_config(tiny_minari: str, tmp_path: Path) -> None:
+    message = train_error([*tiny_train_overrides(), "env=walker2d"], tmp_path)
+    assert "collected in Hopper-v5" in message and "Walker2d-v5" in message
+
+
+@pytest.mark.parametrize("field", ["observations", "actions", "rewards"])
+def test_non_finite_data(field: str, tmp_path: Path) -> None:
+    path = write_hdf5(tmp_path / "d.hdf5", bad=field)
+    assert f"dataset {field} hold NaN or inf" in train_error(hdf5_overrides(path), tmp_path)
+
+
+def test_episodes_shorter_than_k_are_padded(tmp_path: Path) -> None:
+    path = write_hdf5(tmp_path / "d.hdf5", episode_len=3)
+    trainer = train(compose_config([*hdf5_overrides(path), "K=10"], output_dir=tmp_path))
+    assert trainer.global_step == 4
+    assert all(np.isfinite(float(r["train/loss"])) for r in read_metrics(tmp_path) if r["train/loss"])
+
+
+@pytest.mark.parametrize(
+    "group,choices", [("env", "halfcheetah, hopper, walker2d"), ("mode", "delayed, noise, normal")]
+)
+def test_unknown_group_names_list_the_choices(group: str, choices: str) -> None:
+    with pytest.raises(DTError, match=f"unknown {group} 'nope': choose one of {choices}"):
+        check_group_choices([f"{group}=nope"])
+    with pytest.raises(DTError, match="unknown dataset 'mediun'"):
+        check_group_choices(["-m", "dataset=medium,mediun"])
+    check_group_choices(["env=hopper", "dataset=expert", "mode=noise", "logger=[csv,wandb]", "dataset.id=a/b-v0"])
+
+
+def test_unknown_name_on_the_command_line() -> None:
+    assert_one_line_error(run_train_cli(["dataset=mediun"]), "unknown dataset 'mediun'", "expert, medium, simple")
+
+
+@pytest.mark.parametrize("k", [0, 1001])
+def test_context_length_out_of_range(k: int, tiny_minari: str, tmp_path: Path) -> None:
+    assert f"K={k} must lie in [1, max_ep_len=1000]" in train_error([*tiny_train_overrides(), f"K={k}"], tmp_path)
+
+
+@pytest.mark.parametrize("targets", ["[]", "[3600,.inf]", "[nan]"])
+def test_bad_target_returns(targets: str, tiny_minari: str, tmp_path: Path) -> None:
+    assert "eval.target_returns" in train_error([*tiny_train_overrides(), f"eval.target_returns={targets}"], tmp_path)
+
+
+@pytest.mark.parametrize("pct", [0.0, 1.5, -0.1])
+def test_pct_traj_out_of_range(pct: float, tiny_minari: str, tmp_path: Path) -> None:
+    assert "pct_traj" in train_error([*tiny_train_overrides(), f"dataset.pct_traj={pct}"], tmp_path)
+
+
+def test_resume_from_missing_or_foreign_checkpoint(tiny_minari: str, tmp_path: Path) -> None:
+    assert "does not exist" in train_error([*tiny_train_overrides(), f"ckpt_path={tmp_path / 'no.ckpt'}"], tmp_path)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.ckpt")
+    message = train_error([*tiny_train_overrides(), f"ckpt_path={tmp_path / 'foreign.ckpt'}"], tmp_path)
+    assert "not a dt checkpoint" in message
+    assert "found no checkpoints/last.ckpt" in train_error([*tiny_train_overrides(), "ckpt_path=last"], tmp_path)
+
+
+def test_unwritable_output_folder(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("")
+    result = run_train_cli([f"hydra.run.dir={tmp_path / 'a_file' / 'run'}"])
+    assert_one_line_error(result, "cannot write run outputs", "hydra.run.dir=")
+
+
+def test_full_traceback_on_request(tmp_path: Path) -> None:
+    result = run_train_cli(
+        ["K=0", "dataset.download=false", f"hydra.run.dir={tmp_path}"], env={"HYDRA_FULL_ERROR": "1"}
+    )
+    assert result.returncode != 0 and "Traceback" in result.stderr and "DTError" in result.stderr
+
+
+# --- interrupted runs --------------------------------------------------------------------------------------
+
+EPOCHS, BATCHES = 3, 30
+
+
+def resumable_args(run_dir: Path, *extra: str) -> list[str]:
+    overrides = [o for o in tiny_train_overrides() if not o.startswith(("trainer.max_epochs", "trainer.limit_train"))]
+    return [
+        *overrides,
+        f"trainer.max_epochs={EPOCHS}",
+        f"trainer.limit_train_batches={BATCHES}",
+        f"hydra.run.dir={run_dir}",
+        *extra,
+    ]
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def checkpoint_step(path: Path) -> int:
+    return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume(tiny_minari_root: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "MINARI_DATASETS_PATH": str(tiny_minari_root)}
+    command = [sys.executable, "-m", "dt.train", *resumable_args(tmp_path)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(tmp_path / "checkpoints" / "epoch000.ckpt", process)
+    time.sleep(0.5)  # into the second epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "checkpoints" / "epoch002.ckpt").exists(), "killed too late to test anything"
+    saved = checkpoint_step(tmp_path / "checkpoints" / "last.ckpt")
+    assert saved >= BATCHES  # at most one epoch of work lost
+    assert not list((tmp_path / "checkpoints").glob(".*.tmp")) or saved  # a torn write never replaces last.ckpt
+
+    result = run_train_cli(
+        resumable_args(tmp_path, "ckpt_path=last"), env={"MINARI_DATASETS_PATH": str(tiny_minari_root)}
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert checkpoint_step(tmp_path / "checkpoints" / "last.ckpt") == EPOCHS * BATCHES  # as an uninterrupted run
+
+
+@pytest.mark.slow
+def test_sigterm_saves_mid_epoch_and_resumes_the_same_wandb_run(tiny_minari_root: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "MINARI_DATASETS_PATH": str(tiny_minari_root), "WANDB_MODE": "offline"}
+    args = [a if not a.startswith("logger=") else "logger=wandb" for a in resumable_args(tmp_path)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dt.train", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for(tmp_path / "checkpoints" / "epoch000.ckpt", process)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert "interrupted at step" in stdout, stdout[-2000:] + stderr[-2000:]
+    saved = checkpoint_step(tmp_path / "checkpoints" / "last.ckpt")
+    assert BATCHES <= saved < EPOCHS * BATCHES
+    first_runs = {p.name.rsplit("-", 1)[1] for p in (tmp_path / "wandb").glob("offline-run-*")}
+
+    result = run_train_cli([*args, "ckpt_path=last"], env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert checkpoint_step(tmp_path / "checkpoints" / "last.ckpt") == EPOCHS * BATCHES
+    runs = {p.name.rsplit("-", 1)[1] for p in (tmp_path / "wandb").glob("offline-run-*")}
+    assert len(first_runs) == 1 and runs == first_runs, (first_runs, runs)
+
+
+# --- reproducibility ---------------------------------------------------------------------------------------
+
+
+def logged_run(tmp_path: Path, seed: int) -> tuple[list[str], list[str]]:
+    overrides = [*tiny_train_overrides(), f"seed={seed}", "trainer.limit_train_batches=8", "trainer.max_epochs=2"]
+    train(compose_config(overrides, output_dir=tmp_path))
+    rows = read_metrics(tmp_path)
+    losses = [r["train/loss"] for r in rows if r["train/loss"]]
+    returns = [r[k] for r in rows for k in r if k.endswith("return_mean") and r[k]]
+    return losses, returns
+
+
+def test_same_seed_same_losses_and_eval_returns(tiny_minari: str, tmp_path: Path) -> None:
+    losses, returns = logged_run(tmp_path / "a", seed=7)
+    assert len(losses) == 16 and len(returns) >= 4
+    assert logged_run(tmp_path / "b", seed=7) == (losses, returns)
+    assert logged_run(tmp_path / "c", seed=8)[0] != losses
