@@ -18,7 +18,7 @@ from dt.cli import check_group_choices
 from dt.errors import DTError
 from dt.train import train
 from tests.conftest import compose_config, tiny_train_overrides
-from tests.test_train import read_metrics
+from tests.test_train import read_metrics, run_cli
 
 
 def write_hdf5(path: Path, obs_dim: int = 11, episode_len: int = 5, episodes: int = 4, bad: str | None = None) -> Path:
@@ -49,16 +49,6 @@ def train_error(overrides: list[str], tmp_path: Path) -> str:
     return str(info.value)
 
 
-def run_train_cli(args: list[str], env: dict | None = None, timeout: int = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dt.train", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
@@ -71,7 +61,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 
 def test_corrupt_hdf5_is_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "garbage.hdf5").write_bytes(b"not an hdf5 file" * 100)
-    result = run_train_cli([f"dataset.path={tmp_path / 'garbage.hdf5'}", f"hydra.run.dir={tmp_path / 'run'}"])
+    result = run_cli(f"dataset.path={tmp_path / 'garbage.hdf5'}", f"hydra.run.dir={tmp_path / 'run'}")
     assert_one_line_error(result, "garbage.hdf5", "not a readable HDF5 file")
 
 
@@ -123,7 +113,7 @@ def test_unknown_group_names_list_the_choices(group: str, choices: str) -> None:
 
 
 def test_unknown_name_on_the_command_line() -> None:
-    assert_one_line_error(run_train_cli(["dataset=mediun"]), "unknown dataset 'mediun'", "expert, medium, simple")
+    assert_one_line_error(run_cli("dataset=mediun"), "unknown dataset 'mediun'", "expert, medium, simple")
 
 
 @pytest.mark.parametrize("k", [0, 1001])
@@ -151,14 +141,12 @@ def test_resume_from_missing_or_foreign_checkpoint(tiny_minari: str, tmp_path: P
 
 def test_unwritable_output_folder(tmp_path: Path) -> None:
     (tmp_path / "a_file").write_text("")
-    result = run_train_cli([f"hydra.run.dir={tmp_path / 'a_file' / 'run'}"])
+    result = run_cli(f"hydra.run.dir={tmp_path / 'a_file' / 'run'}")
     assert_one_line_error(result, "cannot write run outputs", "hydra.run.dir=")
 
 
 def test_full_traceback_on_request(tmp_path: Path) -> None:
-    result = run_train_cli(
-        ["K=0", "dataset.download=false", f"hydra.run.dir={tmp_path}"], env={"HYDRA_FULL_ERROR": "1"}
-    )
+    result = run_cli("K=0", "dataset.download=false", f"hydra.run.dir={tmp_path}", env={"HYDRA_FULL_ERROR": "1"})
     assert result.returncode != 0 and "Traceback" in result.stderr and "DTError" in result.stderr
 
 
@@ -204,9 +192,7 @@ def test_sigkill_mid_epoch_then_resume(tiny_minari_root: Path, tmp_path: Path) -
     assert saved >= BATCHES  # at most one epoch of work lost
     assert not list((tmp_path / "checkpoints").glob(".*.tmp")) or saved  # a torn write never replaces last.ckpt
 
-    result = run_train_cli(
-        resumable_args(tmp_path, "ckpt_path=last"), env={"MINARI_DATASETS_PATH": str(tiny_minari_root)}
-    )
+    result = run_cli(*resumable_args(tmp_path, "ckpt_path=last"), env={"MINARI_DATASETS_PATH": str(tiny_minari_root)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert checkpoint_step(tmp_path / "checkpoints" / "last.ckpt") == EPOCHS * BATCHES  # as an uninterrupted run
 
@@ -227,7 +213,7 @@ def test_sigterm_saves_mid_epoch_and_resumes_the_same_wandb_run(tiny_minari_root
     assert BATCHES <= saved < EPOCHS * BATCHES
     first_runs = {p.name.rsplit("-", 1)[1] for p in (tmp_path / "wandb").glob("offline-run-*")}
 
-    result = run_train_cli([*args, "ckpt_path=last"], env=env)
+    result = run_cli(*args, "ckpt_path=last", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert checkpoint_step(tmp_path / "checkpoints" / "last.ckpt") == EPOCHS * BATCHES
     runs = {p.name.rsplit("-", 1)[1] for p in (tmp_path / "wandb").glob("offline-run-*")}
