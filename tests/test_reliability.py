@@ -237,3 +237,22 @@ def test_same_seed_same_losses_and_eval_returns(tiny_minari: str, tmp_path: Path
     assert len(losses) == 16 and len(returns) >= 4
     assert logged_run(tmp_path / "b", seed=7) == (losses, returns)
     assert logged_run(tmp_path / "c", seed=8)[0] != losses
+
+
+def fake_checkpoint(run_dir: Path, run_name: str) -> Path:
+    path = run_dir / "checkpoints" / "last.ckpt"
+    path.parent.mkdir(parents=True)
+    torch.save({"state_dict": {}, "hyper_parameters": {"data_spec": {}, "run_config": {"run_name": run_name}}}, path)
+    return path
+
+
+def test_ckpt_path_last_finds_the_newest_run_of_the_same_name(tmp_path: Path) -> None:
+    from dt.checkpointing import resolve_ckpt_path
+
+    older = fake_checkpoint(tmp_path / "2026-01-01", "hopper-a")
+    newer = fake_checkpoint(tmp_path / "2026-01-02", "hopper-a")
+    fake_checkpoint(tmp_path / "2026-01-03", "hopper-b")  # newest, but another configuration
+    os.utime(older, (1, 1))
+    assert resolve_ckpt_path("last", tmp_path / "2026-01-04", "hopper-a") == str(newer)
+    assert resolve_ckpt_path("last", tmp_path / "2026-01-01", "hopper-a") == str(older)  # the run's own comes first
+    assert resolve_ckpt_path(None, tmp_path, "hopper-a") is None

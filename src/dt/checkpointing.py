@@ -66,8 +66,8 @@ def load_dt_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path) -> str | None:
-    """`last` means this run's last.ckpt, else the newest last.ckpt of a run beside it (same run name)."""
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path, run_name: str) -> str | None:
+    """`last`: this run's last.ckpt, else the newest last.ckpt beside it from a run of the same name."""
     if not ckpt_path:
         return None
     if ckpt_path != "last":
@@ -75,12 +75,14 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path) -> str | No
         return str(ckpt_path)
     output_dir = Path(output_dir)
     own = output_dir / "checkpoints" / "last.ckpt"
-    candidates = [own] if own.is_file() else list(output_dir.parent.glob("*/checkpoints/last.ckpt"))
-    if not candidates:
-        raise DTError(
-            f"ckpt_path=last found no checkpoints/last.ckpt in {output_dir.parent}/*: "
-            "pass ckpt_path=<file.ckpt>, or hydra.run.dir=<the run's folder>"
-        )
-    newest = max(candidates, key=lambda p: p.stat().st_mtime)
-    load_dt_checkpoint(newest)
-    return str(newest)
+    if own.is_file():
+        load_dt_checkpoint(own)
+        return str(own)
+    for candidate in sorted(output_dir.parent.glob("*/checkpoints/last.ckpt"), key=lambda p: -p.stat().st_mtime):
+        run_config = load_dt_checkpoint(candidate)["hyper_parameters"].get("run_config") or {}
+        if run_config.get("run_name") == run_name:  # a multirun's siblings are other configurations
+            return str(candidate)
+    raise DTError(
+        f"ckpt_path=last found no checkpoints/last.ckpt of run '{run_name}' in {output_dir.parent}/*: "
+        "pass ckpt_path=<file.ckpt>, or hydra.run.dir=<the run's folder>"
+    )

@@ -66,7 +66,7 @@ def check_dataset_env(spec: dict, env_cfg: DictConfig) -> None:
 
 def train(cfg: DictConfig) -> L.Trainer:
     """Build data, module, loggers and trainer from a composed config, then fit (or resume)."""
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir, cfg.run_name)
     if ckpt_path:
         continue_wandb_run(cfg, ckpt_path)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
