@@ -21,3 +21,7 @@ train:
 
 bench:
 	$(PYTHON) experiments/bench_train.py
+
+# Evaluation speed on one checkpoint (CKPT=... or the newest outputs/**/last.ckpt); see BENCHMARKS.md.
+bench-eval:
+	$(PYTHON) experiments/bench_eval.py $(if $(CKPT),--ckpt $(CKPT)) $(BENCH_EVAL_ARGS)

@@ -99,8 +99,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--K", type=int, default=20)
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}, cuda: {torch.cuda.is_available()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}, cuda: {torch.cuda.is_available()}"
+    )
     dm = bench_load(args.dataset, args.K)
     bench_preprocess_1m(dm, args.K)
     bench_steps(dm, args.K, "cpu", args.steps)

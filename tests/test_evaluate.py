@@ -60,7 +60,8 @@ def test_callback_logs_every_target_in_fast_dev_run(tiny_minari: str, tmp_path: 
 
 def test_every_epoch_is_logged_to_the_loggers(trained) -> None:
     _, out = trained
-    rows = [row for row in csv.DictReader(open(out / "csv" / "metrics.csv")) if row.get("eval/target_3600/return_mean")]
+    with open(out / "csv" / "metrics.csv") as f:
+        rows = [row for row in csv.DictReader(f) if row.get("eval/target_3600/return_mean")]
     assert [int(row["epoch"]) for row in rows] == [0, 1]
     assert all(math.isfinite(float(row[f"eval/target_1800/{m}"])) for row in rows for m in METRICS)
 

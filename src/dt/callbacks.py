@@ -88,6 +88,7 @@ class RolloutEval(L.Callback):
             return
         for name, value in self._evaluate(trainer, pl_module).items():
             pl_module.log(name, value, on_step=False, on_epoch=True)  # every logger; monitorable by ModelCheckpoint
+        rank_zero_info(f"epoch {trainer.current_epoch} eval: {summary(self.results)}")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._evaluated_step != trainer.global_step:
@@ -102,6 +103,18 @@ class RolloutEval(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_table("eval/targets", columns=TABLE_COLUMNS, data=table_rows(self.results))
+
+
+def summary(results: list[TargetResult]) -> str:
+    """One line for the console: `target 3600: return 1523 ± 310, normalized 47.4, length 520; ...`."""
+    parts = []
+    for r in results:
+        normalized = f", normalized {r.normalized.mean():.1f}" if r.normalized is not None else ""
+        parts.append(
+            f"target {target_name(r.target_return)}: return {r.returns.mean():.0f} ± {r.returns.std():.0f}"
+            f"{normalized}, length {r.lengths.mean():.0f}"
+        )
+    return "; ".join(parts)
 
 
 TABLE_COLUMNS = ["target", "return_mean", "return_std", "normalized_mean", "length_mean", "episodes"]
