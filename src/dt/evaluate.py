@@ -16,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from dt.callbacks import evaluate_targets
+from dt.checkpointing import load_dt_checkpoint
 from dt.config import CONFIG_DIR
 from dt.errors import DTError, report_errors
 from dt.rollout import RolloutSpec, TargetResult, check_env, check_targets, format_table, make_env_fn, make_vector_env
@@ -27,17 +28,8 @@ def load_module(ckpt: str | None, device: str = "cpu") -> Any:
 
     if not ckpt:
         raise DTError("no checkpoint given: ckpt=outputs/<run>/checkpoints/last.ckpt")
-    path = Path(ckpt)
-    if not path.is_file():
-        raise DTError(f"checkpoint {path} does not exist: pass ckpt=<run>/checkpoints/last.ckpt")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling raises many types for a file that is not a checkpoint
-        raise DTError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__})") from err
-    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    if not hparams or "data_spec" not in hparams or "state_dict" not in checkpoint:
-        raise DTError(f"{path} is not a dt checkpoint (no data_spec in its hyper_parameters): use one from dt.train")
-    return DTModule.load_from_checkpoint(path, map_location=device, weights_only=True)
+    load_dt_checkpoint(ckpt)
+    return DTModule.load_from_checkpoint(ckpt, map_location=device, weights_only=True)
 
 
 def resolve_settings(cfg: DictConfig, module: Any) -> dict[str, Any]:
