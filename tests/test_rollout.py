@@ -89,6 +89,15 @@ def test_finished_episodes_leave_the_batch_and_autoreset_never_counts() -> None:
         assert torch.equal(call["states"][:, -1, 0], torch.full((batch_sizes[t],), float(t)))
 
 
+def test_async_vector_env_gives_the_same_episodes() -> None:
+    envs = make_vector_env(CountdownEnv, 5, "async")
+    try:
+        result = rollout_batched(RecordingPolicy(), envs, TOY_SPEC, 100.0, seed=0)
+    finally:
+        envs.close()
+    np.testing.assert_array_equal(result.returns, toy_rollout(TOY_SPEC)[0].returns)
+
+
 def test_max_ep_len_cuts_episodes() -> None:
     result, policy, _ = toy_rollout(replace(TOY_SPEC, max_ep_len=4))
     np.testing.assert_array_equal(result.lengths, [2, 3, 4, 4, 4])

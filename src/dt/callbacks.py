@@ -9,6 +9,7 @@ import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
+from dt.errors import DTError
 from dt.rollout import (
     RolloutSpec,
     TargetResult,
@@ -67,6 +68,8 @@ class RolloutEval(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Checked here, not in __init__: Hydra would wrap a DTError raised while instantiating.
         self.targets = check_targets(self.target_returns)
+        if not isinstance(self.every_n_epochs, int) or self.every_n_epochs < 1:
+            raise DTError(f"eval.every_n_epochs={self.every_n_epochs} must be a positive integer")
         if self.envs is None:
             self.spec = RolloutSpec.from_module(pl_module, self.max_ep_len, self.env_id)
             self.envs = make_vector_env(make_env_fn(self.spec), self.episodes, self.vectorization)
