@@ -22,6 +22,7 @@ from dt.rollout import (
     module_policy,
     rollout_batched,
     rollout_sequential,
+    uses_bf16,
 )
 from tests.conftest import compose_config, tiny_train_overrides
 
@@ -80,8 +81,7 @@ def test_finished_episodes_leave_the_batch_and_autoreset_never_counts() -> None:
     np.testing.assert_array_equal(result.returns, expected)  # 1 per step: no reward after the end
     batch_sizes = [len(call["rtg"]) for call in policy.calls]
     assert batch_sizes == [(expected > t).sum() for t in range(expected.max())]
-    for env in envs:  # after its episode, an env only ever gets the neutral action
-        assert all(np.all(a == 0) for a in env.late_actions)
+    assert all(env.late_actions == [] for env in envs)  # sync: finished envs are not stepped at all
     for t, call in enumerate(policy.calls):  # lockstep: one unpadded window of min(t + 1, K) steps
         k = min(t + 1, TOY_SPEC.context_len)
         assert call["states"].shape[1] == k
@@ -129,7 +129,7 @@ def tiny_module(tiny_minari: str, tmp_path):
 @pytest.mark.parametrize("noise", [0.0, 0.1])
 def test_batched_equals_sequential_on_hopper(tiny_module, noise: float) -> None:
     spec = replace(RolloutSpec.from_module(tiny_module, max_ep_len=40), init_state_noise=noise)
-    policy = module_policy(tiny_module)
+    policy = module_policy(tiny_module, precision="32")
     episodes = 4
     envs = make_vector_env(make_env_fn(spec), episodes)
     batched = rollout_batched(policy, envs, spec, 3600.0, seed=7)
@@ -161,6 +161,13 @@ def test_metric_names_and_table() -> None:
         f"eval/target_1800.5/{m}" for m in ("length_mean", "return_mean", "return_std")
     ]
     assert "3600" in format_table([result])
+
+
+def test_precision() -> None:
+    cpu = torch.device("cpu")
+    assert not uses_bf16(cpu, "32") and uses_bf16(cpu, "bf16") and uses_bf16(torch.device("cuda"), "auto")
+    with pytest.raises(DTError, match="eval.precision"):
+        uses_bf16(cpu, "fp8")
 
 
 def test_check_targets() -> None:

@@ -21,17 +21,23 @@ from dt.rollout import (
     module_policy,
     rollout_batched,
     target_name,
+    uses_bf16,
 )
 
 
 def evaluate_targets(
-    module: Any, envs: gym.vector.VectorEnv, spec: RolloutSpec, target_returns: list[float], seed: int
+    module: Any,
+    envs: gym.vector.VectorEnv,
+    spec: RolloutSpec,
+    target_returns: list[float],
+    seed: int,
+    precision: str = "auto",
 ) -> list[TargetResult]:
     """All targets on the same env seeds (the same start states), the module in eval mode meanwhile."""
     was_training = module.training
     module.eval()  # dropout off: the policy is deterministic
     try:
-        policy = module_policy(module)
+        policy = module_policy(module, precision)
         return [rollout_batched(policy, envs, spec, r, seed, module.device) for r in target_returns]
     finally:
         module.train(was_training)
@@ -55,11 +61,12 @@ class RolloutEval(L.Callback):
         env_id: str | None = None,
         every_n_epochs: int = 1,
         seed: int = 0,
+        precision: str = "auto",
     ) -> None:
         self.target_returns = target_returns
         self.episodes, self.vectorization = episodes, vectorization
         self.max_ep_len, self.env_id = max_ep_len, env_id
-        self.every_n_epochs, self.seed = every_n_epochs, seed
+        self.every_n_epochs, self.seed, self.precision = every_n_epochs, seed, str(precision)
         self.envs: gym.vector.VectorEnv | None = None
         self.spec: RolloutSpec | None = None
         self.results: list[TargetResult] = []
@@ -70,6 +77,7 @@ class RolloutEval(L.Callback):
         self.targets = check_targets(self.target_returns)
         if not isinstance(self.every_n_epochs, int) or self.every_n_epochs < 1:
             raise DTError(f"eval.every_n_epochs={self.every_n_epochs} must be a positive integer")
+        uses_bf16(pl_module.device, self.precision)  # a DTError for an unknown precision, before training
         if self.envs is None:
             self.spec = RolloutSpec.from_module(pl_module, self.max_ep_len, self.env_id)
             self.envs = make_vector_env(make_env_fn(self.spec), self.episodes, self.vectorization)
@@ -82,7 +90,7 @@ class RolloutEval(L.Callback):
 
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         assert self.envs is not None and self.spec is not None, "setup() runs first"
-        self.results = evaluate_targets(pl_module, self.envs, self.spec, self.targets, self.seed)
+        self.results = evaluate_targets(pl_module, self.envs, self.spec, self.targets, self.seed, self.precision)
         self._evaluated_step = trainer.global_step
         return {k: v for r in self.results for k, v in r.metrics().items()}
 
@@ -100,9 +108,9 @@ class RolloutEval(L.Callback):
                 logger.log_metrics(metrics, step=trainer.global_step)
         if not self.results:
             return
-        rank_zero_info(
-            f"Evaluation after {trainer.global_step} steps ({self.spec.env_id}):\n{format_table(self.results)}"
-        )
+        precision = "bf16" if uses_bf16(pl_module.device, self.precision) else "fp32"
+        header = f"Evaluation after {trainer.global_step} steps ({self.spec.env_id}, {precision})"
+        rank_zero_info(f"{header}:\n{format_table(self.results)}")
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_table("eval/targets", columns=TABLE_COLUMNS, data=table_rows(self.results))

@@ -41,6 +41,7 @@ def resolve_settings(cfg: DictConfig, module: Any) -> dict[str, Any]:
         "target_returns": (run.get("env") or {}).get("target_returns"),
         "episodes": 100,
         "vectorization": "sync",
+        "precision": "auto",
         "max_ep_len": None,
         "env_id": None,
     }
@@ -61,7 +62,7 @@ def evaluate(cfg: DictConfig) -> list[TargetResult]:
     envs = make_vector_env(make_env_fn(spec), int(s["episodes"]), s["vectorization"])
     try:
         check_env(envs, spec)
-        return evaluate_targets(module, envs, spec, s["target_returns"], s["seed"])
+        return evaluate_targets(module, envs, spec, s["target_returns"], s["seed"], str(s["precision"]))
     finally:
         envs.close()
 
