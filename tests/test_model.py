@@ -95,3 +95,12 @@ def test_discrete_head_cross_entropy_and_greedy_action() -> None:
     assert head.loss(logits, actions, mask).item() == pytest.approx(torch.log1p(torch.exp(torch.tensor(-5.0))).item())
     assert head.error(logits, actions, mask).item() == 0.0
     assert head.act(logits[:, -1]).tolist() == [1]
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_last_only_equals_the_last_step_of_the_full_output(discrete: bool) -> None:
+    model = make_model(discrete, n_layer=2, n_head=2)
+    rtg, states, actions, timesteps = inputs(discrete)
+    for T in (1, 3, K):
+        args = (rtg[:, :T], states[:, :T], actions[:, :T], timesteps[:, :T])
+        torch.testing.assert_close(model(*args, last_only=True), model(*args)[:, -1], rtol=1e-5, atol=1e-6)

@@ -41,15 +41,18 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """Causal attention over x (B, T, C); with `last_only`, the output of the last token alone (B, 1, C)."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
+        if last_only:
+            q = q[:, -1:]  # the last token attends to every token: no causal mask needed
         # (B, T, C) -> (B, nh, T, hs)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        q, k, v = (t.view(B, -1, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
-        )  # (B, nh, T, hs)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, nh, T, hs) -> (B, T, C)
+            q, k, v, is_causal=not last_only, dropout_p=self.dropout if self.training else 0.0
+        )  # (B, nh, Tq, hs)
+        y = y.transpose(1, 2).contiguous().view(B, -1, C)  # (B, nh, Tq, hs) -> (B, Tq, C)
         return self.resid_dropout(self.proj(y))
 
 
@@ -73,8 +76,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.embed_dim)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        x = (x[:, -1:] if last_only else x) + self.attn(self.ln_1(x), last_only)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -114,8 +117,13 @@ class DecisionTransformer(nn.Module):
         states: torch.Tensor,  # (B, T, S) normalized
         actions: torch.Tensor,  # (B, T, A) float, or (B, T) long when discrete
         timesteps: torch.Tensor,  # (B, T) long
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """Action outputs at every step: (B, T, A) pre-tanh means, or (B, T, n_actions) logits."""
+        """Action outputs at every step: (B, T, A) pre-tanh means, or (B, T, n_actions) logits.
+
+        `last_only` (acting): the output for the last step alone, (B, A), with the final block computed for
+        that step's state token only; the same numbers as `[:, -1]` of the full output, for less work.
+        """
         B, T = timesteps.shape
         assert self.config.context_len >= T, f"window of {T} steps exceeds K={self.config.context_len}"
         time = self.embed_timestep(timesteps)  # (B, T, C)
@@ -129,6 +137,12 @@ class DecisionTransformer(nn.Module):
         )  # (B, T, 3, C)
         x = tokens.reshape(B, 3 * T, -1)  # (B, 3T, C) interleaved R̂_0, s_0, a_0, R̂_1, ...
         x = self.drop(self.embed_ln(x))
+        if last_only:
+            x = x[:, :-1]  # (B, 3T - 1, C): the last action token comes after the token we read
+            for block in self.blocks[:-1]:
+                x = block(x)
+            x = self.blocks[-1](x, last_only=True)  # (B, 1, C): the last state token
+            return self.action_head(self.ln_f(x[:, 0]))  # (B, A)
         for block in self.blocks:
             x = block(x)
         x = self.ln_f(x).reshape(B, T, 3, -1)  # (B, 3T, C) -> (B, T, 3, C)

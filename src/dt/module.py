@@ -55,10 +55,11 @@ class DTModule(L.LightningModule):
         states: torch.Tensor,  # (B, T, S) raw
         actions: torch.Tensor,  # (B, T, A) or (B, T)
         timesteps: torch.Tensor,  # (B, T)
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """Raw model outputs for every step, (B, T, A); the one place inputs are normalized."""
+        """Raw model outputs for every step, (B, T, A), or the last one (B, A); the one place inputs are normalized."""
         states = (states - self.state_mean) / self.state_std
-        return self.model(returns_to_go / self.return_scale, states, actions, timesteps)
+        return self.model(returns_to_go / self.return_scale, states, actions, timesteps, last_only)
 
     @torch.inference_mode()
     def predict_action(
@@ -69,7 +70,7 @@ class DTModule(L.LightningModule):
         timesteps: torch.Tensor,
     ) -> torch.Tensor:
         """Action for the last step of each context, (B, A) or (B,); the last action input is ignored."""
-        return self.head.act(self(returns_to_go, states, actions, timesteps)[:, -1])
+        return self.head.act(self(returns_to_go, states, actions, timesteps, last_only=True))
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         outputs = self(batch["returns_to_go"], batch["states"], batch["actions"], batch["timesteps"])
