@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from dt.envs import make_env
 from dt.errors import DTError
 
 # (returns_to_go (B, T) raw, states (B, T, S) raw, actions (B, T, A), timesteps (B, T)) -> actions (B, A)
@@ -39,6 +40,7 @@ class RolloutSpec:
     init_state_noise: float = 0.0  # std of Gaussian noise on the initial state the model sees
     ref_min_score: float | None = None
     ref_max_score: float | None = None
+    env_factory: str | None = None  # dotted path of the env config's factory; None: gym.make
 
     @classmethod
     def from_module(cls, module: Any, max_ep_len: int | None = None, env_id: str | None = None) -> RolloutSpec:
@@ -66,6 +68,7 @@ class RolloutSpec:
             init_state_noise=float(mode_cfg.get("init_state_noise", 0.0) or 0.0),
             ref_min_score=ref_min,
             ref_max_score=ref_max,
+            env_factory=env_cfg.get("factory"),
         )
 
     def normalize(self, returns: np.ndarray) -> np.ndarray | None:
@@ -114,7 +117,7 @@ def check_targets(target_returns: Any) -> list[float]:
 
 def make_env_fn(spec: RolloutSpec) -> Callable[[], gym.Env]:
     def make() -> gym.Env:
-        return gym.make(spec.env_id, max_episode_steps=spec.max_ep_len)
+        return make_env(spec.env_id, max_episode_steps=spec.max_ep_len, factory=spec.env_factory)
 
     return make
 

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from dt.checkpointing import WANDB_ID_KEY, load_dt_checkpoint, resolve_ckpt_path
 from dt.cli import check_group_choices, check_output_dir
 from dt.config import CONFIG_DIR
+from dt.envs import make_env
 from dt.errors import DTError, report_errors, user_error
 
 
@@ -47,13 +48,11 @@ def continue_wandb_run(cfg: DictConfig, ckpt_path: str) -> None:
 
 def check_dataset_env(spec: dict, env_cfg: DictConfig) -> None:
     """The dataset must come from the configured env, with its observation and action sizes."""
-    import gymnasium as gym
-
     if spec["env_id"] and spec["env_id"] != env_cfg.id:
         raise DTError(
             f"the dataset was collected in {spec['env_id']} but env={env_cfg.name} is {env_cfg.id}: pick its env"
         )
-    env = gym.make(env_cfg.id)
+    env = make_env(env_cfg.id, factory=env_cfg.get("factory"))
     obs_shape, act_space = env.observation_space.shape, env.action_space
     env.close()
     act_dim = int(act_space.n) if spec["discrete"] else int(np.prod(act_space.shape))
