@@ -68,9 +68,13 @@ class DTModule(L.LightningModule):
         states: torch.Tensor,
         actions: torch.Tensor,
         timesteps: torch.Tensor,
+        uniform: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Action for the last step of each context, (B, A) or (B,); the last action input is ignored."""
-        return self.head.act(self(returns_to_go, states, actions, timesteps, last_only=True))
+        """Action for the last step of each context, (B, A) or (B,); the last action input is ignored.
+
+        `uniform` (B,) in [0, 1): sample discrete actions from the softmax with these draws (None: argmax).
+        """
+        return self.head.act(self(returns_to_go, states, actions, timesteps, last_only=True), uniform)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         outputs = self(batch["returns_to_go"], batch["states"], batch["actions"], batch["timesteps"])
@@ -82,7 +86,8 @@ class DTModule(L.LightningModule):
                 "or check the dataset for extreme values"
             )
         self.log("train/loss", loss, prog_bar=True)
-        self.log("train/action_error", self.head.error(outputs.detach(), batch["actions"], mask))
+        for name, value in self.head.metrics(outputs.detach(), batch["actions"], mask).items():
+            self.log(f"train/{name}", value)  # action_error (continuous) or accuracy (discrete)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
 
