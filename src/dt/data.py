@@ -200,7 +200,7 @@ class DTDataModule(L.LightningDataModule):
         assert traj is not None, "call setup() first"
         return {
             "state_dim": int(traj.observations.shape[1]),
-            "act_dim": int(traj.actions.max() + 1) if traj.discrete else int(traj.actions.shape[1]),
+            "act_dim": self._action_count(traj),
             "discrete": traj.discrete,
             "state_mean": self.state_mean.tolist(),
             "state_std": self.state_std.tolist(),
@@ -210,6 +210,22 @@ class DTDataModule(L.LightningDataModule):
             "num_episodes": traj.num_episodes,
             "num_steps": traj.num_steps,
         }
+
+    @staticmethod
+    def _action_count(traj: Trajectories) -> int:
+        """Action dims, or the number of discrete actions: the dataset's action space `n` when recorded.
+
+        Without it (HDF5 files) `max + 1` is a lower bound; `dt.train` raises it to the env's `n`.
+        """
+        if not traj.discrete:
+            return int(traj.actions.shape[1])
+        low, high = int(traj.actions.min()), int(traj.actions.max())
+        if low < 0 or (traj.num_actions is not None and high >= traj.num_actions):
+            raise DTError(
+                f"dataset actions span [{low}, {high}], outside its action space of {traj.num_actions}: "
+                "discrete actions must be indices 0..n-1"
+            )
+        return traj.num_actions if traj.num_actions is not None else high + 1
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams

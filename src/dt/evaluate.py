@@ -43,6 +43,7 @@ def resolve_settings(cfg: DictConfig, module: Any) -> dict[str, Any]:
         "precision": "auto",
         "max_ep_len": None,
         "env_id": None,
+        "action_selection": "sample",
     }
     settings = {k: given.get(k) if given.get(k) is not None else trained.get(k, v) for k, v in defaults.items()}
     settings["target_returns"] = check_targets(settings["target_returns"])
@@ -57,7 +58,7 @@ def evaluate(cfg: DictConfig) -> list[TargetResult]:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     module = load_module(cfg.get("ckpt"), device)
     s = resolve_settings(cfg, module)
-    spec = RolloutSpec.from_module(module, s["max_ep_len"], s["env_id"])
+    spec = RolloutSpec.from_module(module, s["max_ep_len"], s["env_id"], s["action_selection"])
     envs = make_vector_env(make_env_fn(spec), int(s["episodes"]), s["vectorization"])
     try:
         check_env(envs, spec)

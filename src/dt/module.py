@@ -64,9 +64,13 @@ class DTModule(PolicyModule):
         states: torch.Tensor,
         actions: torch.Tensor,
         timesteps: torch.Tensor,
+        uniform: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Action for the last step of each context, (B, A) or (B,); the last action input is ignored."""
-        return self.head.act(self(returns_to_go, states, actions, timesteps, last_only=True))
+        """Action for the last step of each context, (B, A) or (B,); the last action input is ignored.
+
+        `uniform` (B,) in [0, 1): sample discrete actions from the softmax with these draws (None: argmax).
+        """
+        return self.head.act(self(returns_to_go, states, actions, timesteps, last_only=True), uniform)
 
     def outputs_and_targets(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Every step of the window is a target; right padding is masked out."""

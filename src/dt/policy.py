@@ -53,8 +53,9 @@ class PolicyModule(L.LightningModule):
         states: torch.Tensor,  # (B, T, S) raw
         actions: torch.Tensor,  # (B, T, A) or (B, T)
         timesteps: torch.Tensor,  # (B, T)
+        uniform: torch.Tensor | None = None,  # (B,) in [0, 1): sample discrete actions with these draws
     ) -> torch.Tensor:
-        """Action for the last step of each context, (B, A) or (B,)."""
+        """Action for the last step of each context, (B, A) or (B,); argmax for discrete actions without `uniform`."""
         raise NotImplementedError
 
     def outputs_and_targets(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -71,7 +72,8 @@ class PolicyModule(L.LightningModule):
                 "or check the dataset for extreme values"
             )
         self.log("train/loss", loss, prog_bar=True)
-        self.log("train/action_error", self.head.error(outputs.detach(), actions, mask))
+        for name, value in self.head.metrics(outputs.detach(), actions, mask).items():
+            self.log(f"train/{name}", value)  # action_error (continuous) or accuracy (discrete)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
 
