@@ -130,7 +130,7 @@ def achieved_vs_target_png(run_results: RunResults) -> str:
 
     document = run_results.document
     path = run_results.path.with_name("achieved_vs_target.png")
-    return str(achieved_vs_target([document], lambda d: d["run"]["model"], path, document["run"]["run_name"] or ""))
+    return str(achieved_vs_target([document], lambda d: d["run"]["model"], lambda d: d["run"]["run_name"], path))
 
 
 def summary(results: list[TargetResult]) -> str:

@@ -30,60 +30,84 @@ def last_evals(document: Document) -> list[dict[str, Any]]:
     return [e for e in document["evals"] if e["step"] == last]
 
 
-def learning_curves(documents: list[Document], label: Callable[[Document], str], path: Path, title: str) -> Path:
-    """Score vs training step, one line per (label, target); seeds give a mean ± std band."""
-    key = score_key(documents)
-    # (label, target) -> step -> one score per run
-    curves: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+def panels(documents: list[Document], panel: Callable[[Document], str]) -> dict[str, list[Document]]:
+    """Documents split by `panel` (one subplot each), in name order."""
+    split: dict[str, list[Document]] = defaultdict(list)
     for document in documents:
-        if document["kind"] != "train":
-            continue
-        for e in document["evals"]:
-            curves[(label(document), e["target"])][e["step"]].append(e[key])
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (name, target), by_step in sorted(curves.items()):
-        steps = np.array(sorted(by_step))
-        mean = np.array([np.mean(by_step[s]) for s in steps])
-        std = np.array([np.std(by_step[s]) for s in steps])
-        seeds = max(len(v) for v in by_step.values())
-        (line,) = ax.plot(steps, mean, marker="o", markersize=3, label=f"{name}, target {target} ({seeds} seeds)")
-        ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-    ax.set_xlabel("training step")
-    ax.set_ylabel("normalized score" if key == "normalized_mean" else "return")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if curves:
-        ax.legend(fontsize=7)
+        split[panel(document)].append(document)
+    return dict(sorted(split.items()))
+
+
+def _figure(num_panels: int, width: float, height: float) -> tuple[plt.Figure, list[plt.Axes]]:
+    cols = min(num_panels, 3)
+    rows = -(-num_panels // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[num_panels:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)
+
+
+def learning_curves(
+    documents: list[Document], label: Callable[[Document], str], panel: Callable[[Document], str], path: Path
+) -> Path:
+    """Score vs training step, one subplot per panel (dataset), one line per (label, target); the band is
+    the std over seeds."""
+    key = score_key(documents)
+    split = panels([d for d in documents if d["kind"] == "train"], panel) or {"no training runs": []}
+    fig, axes = _figure(len(split), 6, 4)
+    for ax, (title, group) in zip(axes, split.items(), strict=False):
+        # (label, target) -> step -> one score per run
+        curves: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for document in group:
+            for e in document["evals"]:
+                curves[(label(document), e["target"])][e["step"]].append(e[key])
+        for (name, target), by_step in sorted(curves.items()):
+            steps = np.array(sorted(by_step))
+            mean = np.array([np.mean(by_step[s]) for s in steps])
+            std = np.array([np.std(by_step[s]) for s in steps])
+            seeds = max(len(v) for v in by_step.values())
+            (line,) = ax.plot(steps, mean, marker="o", markersize=3, label=f"{name}, target {target} (n={seeds})")
+            ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("normalized score" if key == "normalized_mean" else "return")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+        if curves:
+            ax.legend(fontsize=6)
     return _save(fig, path)
 
 
-def achieved_vs_target(documents: list[Document], label: Callable[[Document], str], path: Path, title: str) -> Path:
-    """Achieved return vs target return: one point per target per run (its last evaluation), the mean over
-    runs of a label joined by a line, the oracle diagonal, and the dataset's best and mean returns marked."""
-    fig, ax = plt.subplots(figsize=(6, 5))
-    points: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for document in documents:
-        for e in last_evals(document):
-            points[label(document)][e["target_return"]].append(e["return_mean"])
-    targets = [t for by_target in points.values() for t in by_target]
-    for name, by_target in sorted(points.items()):
-        xs = np.array(sorted(by_target))
-        (line,) = ax.plot(xs, [np.mean(by_target[x]) for x in xs], marker="o", label=name)
-        for x in xs:
-            ax.scatter([x] * len(by_target[x]), by_target[x], s=10, color=line.get_color(), alpha=0.4)
-    best = max((d["dataset"]["return_max"] for d in documents), default=None)
-    mean = np.mean([d["dataset"]["return_mean"] for d in documents]) if documents else None
-    if targets:
-        lo, hi = min(targets + [mean or 0.0]), max(targets + [best or 0.0])
-        ax.plot([lo, hi], [lo, hi], "k--", linewidth=1, label="oracle (achieved = target)")
-    if best is not None:
+def achieved_vs_target(
+    documents: list[Document], label: Callable[[Document], str], panel: Callable[[Document], str], path: Path
+) -> Path:
+    """Achieved vs target return, one subplot per panel (dataset): one point per target per run (its last
+    evaluation), the mean over a label's runs joined by a line, the oracle diagonal, and the dataset's best
+    and mean returns marked."""
+    split = panels(documents, panel)
+    fig, axes = _figure(len(split), 5.5, 4.5)
+    for ax, (title, group) in zip(axes, split.items(), strict=False):
+        points: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for document in group:
+            for e in last_evals(document):
+                points[label(document)][e["target_return"]].append(e["return_mean"])
+        for name, by_target in sorted(points.items()):
+            xs = np.array(sorted(by_target))
+            (line,) = ax.plot(xs, [np.mean(by_target[x]) for x in xs], marker="o", label=name)
+            for x in xs:
+                ax.scatter([x] * len(by_target[x]), by_target[x], s=10, color=line.get_color(), alpha=0.4)
+        best = max(d["dataset"]["return_max"] for d in group)
+        mean = float(np.mean([d["dataset"]["return_mean"] for d in group]))
+        targets = [t for by_target in points.values() for t in by_target]
+        if targets:
+            lo, hi = min(targets + [mean]), max(targets + [best])
+            ax.plot([lo, hi], [lo, hi], "k--", linewidth=1, label="oracle (achieved = target)")
         ax.axhline(best, color="tab:green", linestyle=":", label=f"dataset best return ({best:.0f})")
         ax.axhline(mean, color="tab:gray", linestyle=":", label=f"dataset mean return ({mean:.0f})")
-    ax.set_xlabel("target return")
-    ax.set_ylabel("achieved return (mean over episodes)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+        ax.set_xlabel("target return")
+        ax.set_ylabel("achieved return (mean over episodes)")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
     return _save(fig, path)
 
 

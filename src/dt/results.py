@@ -80,9 +80,7 @@ def dataset_info(returns: np.ndarray, num_steps: int, normalize: Any) -> dict[st
     }
 
 
-def eval_entry(
-    result: Any, step: int, epoch: int, target: str, success_return: float | None = None
-) -> dict[str, Any]:
+def eval_entry(result: Any, step: int, epoch: int, target: str, success_return: float | None = None) -> dict[str, Any]:
     """One `evals` entry from a `rollout.TargetResult`."""
     returns = np.asarray(result.returns, dtype=np.float64)
     success = float((returns >= success_return).mean()) if success_return is not None else None
