@@ -16,6 +16,7 @@ from dt.checkpointing import WANDB_ID_KEY, load_dt_checkpoint, resolve_ckpt_path
 from dt.cli import check_group_choices, check_output_dir
 from dt.config import CONFIG_DIR
 from dt.errors import DTError, report_errors, user_error
+from dt.provenance import provenance, write_provenance
 
 
 def instantiate(node: DictConfig, **kwargs) -> Any:
@@ -73,10 +74,13 @@ def train(cfg: DictConfig) -> L.Trainer:
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     check_dataset_env(datamodule.spec, cfg.env)
+    # Versions and commit ride along in the run config: into every checkpoint and logger, and beside the logs.
+    run_config = {**OmegaConf.to_container(cfg, resolve=True), "provenance": provenance()}
+    write_provenance(cfg.paths.output_dir, run_config["provenance"])
     module = instantiate(
         cfg.model,
         data_spec=datamodule.spec,
-        run_config=OmegaConf.to_container(cfg, resolve=True),
+        run_config=run_config,
         _recursive_=False,  # run_config holds `_target_` nodes to store, not to build
         _convert_="all",
     )
