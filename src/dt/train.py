@@ -55,10 +55,17 @@ def check_dataset_env(spec: dict, env_cfg: DictConfig) -> None:
     env = make_env(env_cfg.id, factory=env_cfg.get("factory"))
     obs_shape, act_space = env.observation_space.shape, env.action_space
     env.close()
-    act_dim = int(act_space.n) if spec["discrete"] else int(np.prod(act_space.shape))
-    if obs_shape != (spec["state_dim"],) or act_dim != spec["act_dim"]:
+    state_shape = tuple(spec.get("state_shape") or [spec["state_dim"]])
+    if (len(state_shape) > 1) != (len(obs_shape) > 1):
+        data_kind, env_kind = ("pixel frames", "vector states") if len(state_shape) > 1 else ("vector states", "pixels")
         raise DTError(
-            f"dataset has {spec['state_dim']}-dim observations and {spec['act_dim']} action dims, "
+            f"the dataset holds {data_kind} {state_shape} but env={env_cfg.name} ({env_cfg.id}) has {env_kind} "
+            f"{obs_shape}: pick the dataset's env (Atari data: env=breakout|qbert|pong|seaquest)"
+        )
+    act_dim = int(act_space.n) if spec["discrete"] else int(np.prod(act_space.shape))
+    if obs_shape != state_shape or act_dim != spec["act_dim"]:
+        raise DTError(
+            f"dataset has observations {state_shape} and {spec['act_dim']} action dims, "
             f"env {env_cfg.id} has {obs_shape} and {act_dim}: pick the dataset's env"
         )
 
