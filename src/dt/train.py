@@ -59,10 +59,16 @@ def check_dataset_env(spec: dict, env_cfg: DictConfig) -> dict:
     env = make_env(env_cfg.id, factory=env_cfg.get("factory"))
     obs_shape, act_space = env.observation_space.shape, env.action_space
     env.close()
-    if obs_shape != (spec["state_dim"],):
+    state_shape = tuple(spec.get("state_shape") or [spec["state_dim"]])
+    if (len(state_shape) > 1) != (len(obs_shape) > 1):
+        data_kind, env_kind = ("pixel frames", "vector states") if len(state_shape) > 1 else ("vector states", "pixels")
         raise DTError(
-            f"dataset has {spec['state_dim']}-dim observations, env {env_cfg.id} has {obs_shape}: "
-            "pick the dataset's env"
+            f"the dataset holds {data_kind} {state_shape} but env={env_cfg.name} ({env_cfg.id}) has {env_kind} "
+            f"{obs_shape}: pick the dataset's env (Atari data: env=breakout|qbert|pong|seaquest)"
+        )
+    if obs_shape != state_shape:
+        raise DTError(
+            f"dataset has observations {state_shape}, env {env_cfg.id} has {obs_shape}: pick the dataset's env"
         )
     env_discrete, env_size = action_size(act_space)
     if spec["discrete"] and env_discrete and spec["act_dim"] <= env_size:
