@@ -9,6 +9,7 @@ import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
+from dt.console import EvalProgress, update_scores
 from dt.errors import DTError
 from dt.rollout import (
     RolloutSpec,
@@ -38,7 +39,10 @@ def evaluate_targets(
     module.eval()  # dropout off: the policy is deterministic
     try:
         policy = module_policy(module, precision)
-        return [rollout_batched(policy, envs, spec, r, seed, module.device) for r in target_returns]
+        with EvalProgress(envs.num_envs, target_returns) as progress:
+            return [
+                rollout_batched(policy, envs, spec, r, seed, module.device, progress.hook(r)) for r in target_returns
+            ]
     finally:
         module.train(was_training)
 
@@ -70,7 +74,14 @@ class RolloutEval(L.Callback):
         self.envs: gym.vector.VectorEnv | None = None
         self.spec: RolloutSpec | None = None
         self.results: list[TargetResult] = []
+        self.scores: dict[float, dict[str, dict]] = {}  # best and last per target, for the run's summary
         self._evaluated_step = -1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scores": self.scores}  # a resumed run still knows its best scores
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.scores = state_dict.get("scores", {})
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Checked here, not in __init__: Hydra would wrap a DTError raised while instantiating.
@@ -92,6 +103,7 @@ class RolloutEval(L.Callback):
         assert self.envs is not None and self.spec is not None, "setup() runs first"
         self.results = evaluate_targets(pl_module, self.envs, self.spec, self.targets, self.seed, self.precision)
         self._evaluated_step = trainer.global_step
+        update_scores(self.scores, self.results, trainer.global_step)
         return {k: v for r in self.results for k, v in r.metrics().items()}
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -215,11 +215,13 @@ def rollout_batched(
     target_return: float,
     seed: int,
     device: torch.device | str = "cpu",
+    progress: Callable[[int], None] | None = None,
 ) -> TargetResult:
     """One episode per sub-env, all in lockstep; env i is reset with seed + i.
 
     Buffers hold whole episodes (N, max_ep_len, ...) on `device`, allocated once; the model reads the last
-    K steps of the running episodes only.
+    K steps of the running episodes only. `progress`, if given, gets the number of running episodes after
+    every step (console.EvalProgress).
     """
     device = torch.device(device)
     N, L, K = envs.num_envs, spec.max_ep_len, spec.context_len
@@ -257,6 +259,8 @@ def rollout_batched(
         if not running.all():
             alive, alive_t = alive[running], alive_t[torch.as_tensor(running, device=device)]
             obs, reward = obs[running], reward[running]
+        if progress is not None:
+            progress(len(alive))
         if len(alive) == 0:
             break
         states[alive_t, t + 1] = torch.as_tensor(obs, dtype=torch.float32, device=device)
