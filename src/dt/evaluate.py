@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from dt.callbacks import evaluate_targets
 from dt.checkpointing import load_dt_checkpoint
 from dt.config import CONFIG_DIR
+from dt.console import quiet_third_party
 from dt.errors import DTError, report_errors
 from dt.policy import PolicyModule, policy_class
 from dt.provenance import simulator_mismatch
@@ -83,12 +84,17 @@ def _write_json(results: list[TargetResult], cfg: DictConfig) -> Path | None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
 @report_errors
-def main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> None:
     results = evaluate(cfg)
     print(format_table(results))
     path = _write_json(results, cfg)
     if path is not None:
         print(f"results: {path}")
+
+
+def main() -> None:
+    quiet_third_party()
+    _hydra_main()
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ from hydra.errors import InstantiationException
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from dt.callbacks import RolloutEval
 from dt.checkpointing import WANDB_ID_KEY, load_dt_checkpoint, resolve_ckpt_path
 from dt.cli import check_group_choices, check_output_dir
 from dt.config import CONFIG_DIR
 from dt.envs import action_size, check_action_space, make_env
+from dt.console import quiet_loggers, quiet_third_party, run_summary
 from dt.errors import DTError, report_errors, user_error
 from dt.provenance import provenance, write_provenance
 
@@ -31,7 +33,7 @@ def instantiate(node: DictConfig, **kwargs) -> Any:
 
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:
-    return [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    return quiet_loggers([instantiate(c) for c in (cfg.get("logger") or {}).values()])
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
@@ -98,6 +100,8 @@ def train(cfg: DictConfig) -> L.Trainer:
     )
     trainer: L.Trainer = instantiate(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=build_callbacks(cfg))
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    rollout = next((c for c in trainer.callbacks if isinstance(c, RolloutEval)), None)
+    print(run_summary(trainer, cfg.paths.output_dir, rollout.scores if rollout else {}), flush=True)
     return trainer
 
 
@@ -121,6 +125,7 @@ def _check_command_line() -> None:
 
 
 def main() -> None:
+    quiet_third_party()
     _check_command_line()
     _hydra_main()
 
