@@ -19,6 +19,7 @@ from dt.errors import DTError
 from dt.frames import FrameStacks
 from dt.model import DecisionTransformer, DTConfig
 from dt.module import DTModule
+from dt.policy import decay_groups
 from dt.rollout import RolloutSpec, make_env_fn, make_vector_env, module_policy, rollout_batched, rollout_sequential
 from dt.sources import from_episode_list, load_minari
 from dt.train import train
@@ -75,7 +76,7 @@ def test_model_picks_the_encoder_by_state_shape_and_acts_from_the_last_step() ->
     logits = model(*args)
     assert logits.shape == (2, 3, 6)
     torch.testing.assert_close(model(*args, last_only=True), logits[:, -1], atol=1e-5, rtol=1e-5)
-    decayed = {id(p) for p in model.optim_groups(0.1)[0]["params"]}
+    decayed = {id(p) for p in decay_groups(model, 0.1)[0]["params"]}
     assert id(model.embed_state.conv[0].weight) in decayed  # conv weights decay, as the official optimizer
 
 

@@ -10,6 +10,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from dt.errors import DTError
+from dt.results import RunResults
 from dt.rollout import (
     RolloutSpec,
     TargetResult,
@@ -62,14 +63,17 @@ class RolloutEval(L.Callback):
         every_n_epochs: int = 1,
         seed: int = 0,
         precision: str = "auto",
+        action_selection: str = "sample",
     ) -> None:
         self.target_returns = target_returns
+        self.action_selection = action_selection
         self.episodes, self.vectorization = episodes, vectorization
         self.max_ep_len, self.env_id = max_ep_len, env_id
         self.every_n_epochs, self.seed, self.precision = every_n_epochs, seed, str(precision)
         self.envs: gym.vector.VectorEnv | None = None
         self.spec: RolloutSpec | None = None
         self.results: list[TargetResult] = []
+        self.run_results: RunResults | None = None  # <run folder>/results.json, rewritten per evaluation
         self._evaluated_step = -1
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -79,9 +83,11 @@ class RolloutEval(L.Callback):
             raise DTError(f"eval.every_n_epochs={self.every_n_epochs} must be a positive integer")
         uses_bf16(pl_module.device, self.precision)  # a DTError for an unknown precision, before training
         if self.envs is None:
-            self.spec = RolloutSpec.from_module(pl_module, self.max_ep_len, self.env_id)
+            self.spec = RolloutSpec.from_module(pl_module, self.max_ep_len, self.env_id, self.action_selection)
             self.envs = make_vector_env(make_env_fn(self.spec), self.episodes, self.vectorization)
             check_env(self.envs, self.spec)
+        if getattr(trainer.datamodule, "trajectories", None) is not None:
+            self.run_results = RunResults.from_trainer(trainer, pl_module, self.spec)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.envs is not None:
@@ -92,6 +98,8 @@ class RolloutEval(L.Callback):
         assert self.envs is not None and self.spec is not None, "setup() runs first"
         self.results = evaluate_targets(pl_module, self.envs, self.spec, self.targets, self.seed, self.precision)
         self._evaluated_step = trainer.global_step
+        if self.run_results is not None and trainer.is_global_zero:
+            self.run_results.add(self.results, trainer.global_step, trainer.current_epoch)
         return {k: v for r in self.results for k, v in r.metrics().items()}
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -114,6 +122,17 @@ class RolloutEval(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_table("eval/targets", columns=TABLE_COLUMNS, data=table_rows(self.results))
+                if self.run_results is not None:
+                    logger.log_image("eval/achieved_vs_target", [achieved_vs_target_png(self.run_results)])
+
+
+def achieved_vs_target_png(run_results: RunResults) -> str:
+    """The run's achieved-vs-target plot, beside its results file (what `dt.report` draws for many runs)."""
+    from dt.plots import achieved_vs_target
+
+    document = run_results.document
+    path = run_results.path.with_name("achieved_vs_target.png")
+    return str(achieved_vs_target([document], lambda d: d["run"]["model"], lambda d: d["run"]["run_name"], path))
 
 
 def summary(results: list[TargetResult]) -> str:
@@ -121,14 +140,20 @@ def summary(results: list[TargetResult]) -> str:
     parts = []
     for r in results:
         normalized = f", normalized {r.normalized.mean():.1f}" if r.normalized is not None else ""
+        success = f", success {r.success_rate:.0%}" if r.success_rate is not None else ""
         parts.append(
-            f"target {target_name(r.target_return)}: return {r.returns.mean():.0f} ± {r.returns.std():.0f}"
-            f"{normalized}, length {r.lengths.mean():.0f}"
+            f"target {target_name(r.target_return)}: return {_number(r.returns.mean())} ± {_number(r.returns.std())}"
+            f"{normalized}{success}, length {r.lengths.mean():.0f}"
         )
     return "; ".join(parts)
 
 
-TABLE_COLUMNS = ["target", "return_mean", "return_std", "normalized_mean", "length_mean", "episodes"]
+def _number(x: float) -> str:
+    """Whole numbers for MuJoCo-sized returns, two decimals for small ones (Key-to-Door's 0/1)."""
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.2f}"
+
+
+TABLE_COLUMNS = ["target", "return_mean", "return_std", "normalized_mean", "length_mean", "success_rate", "episodes"]
 
 
 def table_rows(results: list[TargetResult]) -> list[list[Any]]:
@@ -139,6 +164,7 @@ def table_rows(results: list[TargetResult]) -> list[list[Any]]:
             float(r.returns.std()),
             float(r.normalized.mean()) if r.normalized is not None else None,
             float(r.lengths.mean()),
+            r.success_rate,
             len(r.returns),
         ]
         for r in results
