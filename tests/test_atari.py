@@ -17,9 +17,8 @@ from dt.encoders import AtariEncoder
 from dt.envs.atari import check_game, make_atari, preprocess_frames
 from dt.errors import DTError
 from dt.frames import FrameStacks
-from dt.model import DecisionTransformer, DTConfig
+from dt.model import DecisionTransformer, DTConfig, decay_groups
 from dt.module import DTModule
-from dt.policy import decay_groups
 from dt.rollout import RolloutSpec, make_env_fn, make_vector_env, module_policy, rollout_batched, rollout_sequential
 from dt.sources import from_episode_list, load_minari
 from dt.train import train

@@ -99,7 +99,7 @@ class WindowDataset(Dataset):
         action_mask = mask[..., None] if actions.ndim == 3 else mask
         states = self.states[index]  # (B, K, S) or (B, K, 4, 84, 84)
         return {
-            "states": states.masked_fill_(~mask.view(*mask.shape, *[1] * (states.ndim - 2)), 0),  # a fresh gather
+            "states": states * mask.view(*mask.shape, *[1] * (states.ndim - 2)),
             "actions": actions * action_mask,
             "returns_to_go": self.returns_to_go[index] * mask,  # (B, K)
             "timesteps": self.timesteps[index] * mask,  # (B, K)
@@ -131,12 +131,12 @@ class UniformStepSampler(Sampler[int]):
 
     Equivalent to CORL/official sampling (episode drawn with probability proportional to its length, then
     a uniform start inside it), without a per-episode loop. Seeded by (seed, epoch) so runs and resumed
-    runs see the same batches.
+    runs see the same batches; `skip` drops the first draws of the next epoch iterated (a mid-epoch resume).
     """
 
-    def __init__(self, num_steps: int, num_samples: int, seed: int) -> None:
+    def __init__(self, num_steps: int, num_samples: int, seed: int, epoch: int = 0, skip: int = 0) -> None:
         self.num_steps, self.num_samples, self.seed = num_steps, num_samples, seed
-        self.epoch = 0
+        self.epoch, self.skip = epoch, skip
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -146,7 +146,9 @@ class UniformStepSampler(Sampler[int]):
 
     def __iter__(self):
         rng = np.random.default_rng([self.seed, self.epoch])
-        yield from rng.integers(0, self.num_steps, size=self.num_samples).tolist()
+        starts = rng.integers(0, self.num_steps, size=self.num_samples)  # the whole epoch's stream, always
+        skip, self.skip = self.skip, 0  # only the resumed epoch skips
+        yield from starts[skip:].tolist()
 
 
 def _batch_as_is(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -169,9 +171,9 @@ class DTDataModule(L.LightningDataModule):
         batches_per_epoch: int = 10_000,
         num_workers: int = 0,
         seed: int = 0,
+        window: str = "forward",
         replay_steps: int = 500_000,
         trajectories_per_buffer: int = 10,
-        window: str = "forward",
     ) -> None:
         super().__init__()
         if window not in WINDOWS:
@@ -250,12 +252,20 @@ class DTDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
-        sampler = UniformStepSampler(len(self.train_set), hp.batch_size * hp.batches_per_epoch, hp.seed)
+        # Exact resume: a restored run continues the sampler's stream at the restored step (Lightning restores the
+        # step counter and skips the batches done, but not a plain sampler's position).
+        steps_done = self.trainer.global_step * self.trainer.accumulate_grad_batches if self.trainer else 0
+        epoch, batches_done = divmod(steps_done, hp.batches_per_epoch)
+        sampler = UniformStepSampler(
+            len(self.train_set), hp.batch_size * hp.batches_per_epoch, hp.seed, epoch, batches_done * hp.batch_size
+        )
         return DataLoader(
             self.train_set,
             batch_size=hp.batch_size,
             sampler=sampler,
             collate_fn=_batch_as_is,
+            # Its own generator: iterating must not draw from the global torch RNG that dropout uses.
+            generator=torch.Generator().manual_seed(hp.seed),
             num_workers=hp.num_workers,
             persistent_workers=hp.num_workers > 0,
             pin_memory=torch.cuda.is_available(),

@@ -152,10 +152,14 @@ class DecisionTransformer(nn.Module):
         return self.action_head(x[:, :, 1])  # from the s_t tokens: (B, T, A)
 
     def optim_groups(self, weight_decay: float) -> list[dict]:
-        """AdamW groups: decay Linear and Conv2d weights only; never biases, LayerNorms or embeddings."""
-        decay = {id(m.weight) for m in self.modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
-        params = list(self.parameters())
-        return [
-            {"params": [p for p in params if id(p) in decay], "weight_decay": weight_decay},
-            {"params": [p for p in params if id(p) not in decay], "weight_decay": 0.0},
-        ]
+        return decay_groups(self, weight_decay)
+
+
+def decay_groups(module: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: decay Linear and Conv2d weights only; never biases, LayerNorms or embeddings."""
+    decay = {id(m.weight) for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+    params = list(module.parameters())
+    return [
+        {"params": [p for p in params if id(p) in decay], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in decay], "weight_decay": 0.0},
+    ]

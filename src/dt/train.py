@@ -16,6 +16,7 @@ from dt.cli import check_group_choices, check_output_dir
 from dt.config import CONFIG_DIR
 from dt.envs import action_size, check_action_space, make_env
 from dt.errors import DTError, report_errors, user_error
+from dt.provenance import provenance, write_provenance
 
 
 def instantiate(node: DictConfig, **kwargs) -> Any:
@@ -84,10 +85,13 @@ def train(cfg: DictConfig) -> L.Trainer:
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     data_spec = check_dataset_env(datamodule.spec, cfg.env)
+    # Versions and commit ride along in the run config: into every checkpoint and logger, and beside the logs.
+    run_config = {**OmegaConf.to_container(cfg, resolve=True), "provenance": provenance()}
+    write_provenance(cfg.paths.output_dir, run_config["provenance"])
     module = instantiate(
         cfg.model,
         data_spec=data_spec,
-        run_config=OmegaConf.to_container(cfg, resolve=True),
+        run_config=run_config,
         _recursive_=False,  # run_config holds `_target_` nodes to store, not to build
         _convert_="all",
     )
