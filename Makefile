@@ -2,7 +2,7 @@ PYTHON ?= python3
 MINARI_DATASETS_PATH ?= $(abspath ../shared/minari)
 export MINARI_DATASETS_PATH
 
-.PHONY: install test lint train bench bench-eval
+.PHONY: install test lint train bench bench-eval bench-atari
 
 # CPU torch first: a bare `torch` requirement would pull gigabytes of CUDA wheels.
 install:
@@ -25,3 +25,7 @@ bench:
 # Evaluation speed on one checkpoint (CKPT=... or the newest outputs/**/last.ckpt); see BENCHMARKS.md.
 bench-eval:
 	$(PYTHON) experiments/bench_eval.py $(if $(CKPT),--ckpt $(CKPT)) $(BENCH_EVAL_ARGS)
+
+# Atari data layout: bytes per step and sampler speed, frames stored once vs 4 copies (BENCHMARKS.md).
+bench-atari:
+	$(PYTHON) experiments/bench_atari_data.py

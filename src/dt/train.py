@@ -69,9 +69,8 @@ def check_dataset_env(spec: dict, env_cfg: DictConfig) -> dict:
             f"{obs_shape}: pick the dataset's env (Atari data: env=breakout|qbert|pong|seaquest)"
         )
     if obs_shape != state_shape:
-        raise DTError(
-            f"dataset has observations {state_shape}, env {env_cfg.id} has {obs_shape}: pick the dataset's env"
-        )
+        what = f"{state_shape[0]}-dim" if len(state_shape) == 1 else str(state_shape)
+        raise DTError(f"dataset has {what} observations, env {env_cfg.id} has {obs_shape}: pick the dataset's env")
     env_discrete, env_size = action_size(act_space)
     if spec["discrete"] and env_discrete and spec["act_dim"] <= env_size:
         spec = {**spec, "act_dim": env_size}
