@@ -10,11 +10,11 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from dt.errors import DTError
+from dt.results import ResultsFile, dataset_block, eval_rows, run_block, success_return
 from dt.rollout import (
     RolloutSpec,
     TargetResult,
     check_env,
-    check_targets,
     format_table,
     make_env_fn,
     make_vector_env,
@@ -23,6 +23,7 @@ from dt.rollout import (
     target_name,
     uses_bf16,
 )
+from dt.targets import Target, resolve_targets
 
 
 def evaluate_targets(
@@ -50,6 +51,8 @@ class RolloutEval(L.Callback):
     not evaluated yet; prints the target-vs-achieved table at the end of `fit`. Env i is seeded with
     seed + i for every target and every epoch, so the numbers move only with the weights.
     Env, reference scores, delayed mode and state noise come from the module (its checkpointed config).
+    Targets may be multiples of the dataset's returns (`1.5max`, see dt.targets). With `results_path`, every
+    evaluation is also added to that results.json (see dt.results).
     """
 
     def __init__(
@@ -62,11 +65,16 @@ class RolloutEval(L.Callback):
         every_n_epochs: int = 1,
         seed: int = 0,
         precision: str = "auto",
+        results_path: str | None = None,
+        experiment: str | None = None,
     ) -> None:
         self.target_returns = target_returns
         self.episodes, self.vectorization = episodes, vectorization
         self.max_ep_len, self.env_id = max_ep_len, env_id
         self.every_n_epochs, self.seed, self.precision = every_n_epochs, seed, str(precision)
+        self.results_path, self.experiment = results_path, experiment
+        self.results_file: ResultsFile | None = None
+        self.targets: list[Target] = []
         self.envs: gym.vector.VectorEnv | None = None
         self.spec: RolloutSpec | None = None
         self.results: list[TargetResult] = []
@@ -74,7 +82,7 @@ class RolloutEval(L.Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Checked here, not in __init__: Hydra would wrap a DTError raised while instantiating.
-        self.targets = check_targets(self.target_returns)
+        self.targets = resolve_targets(self.target_returns, pl_module.hparams.data_spec)
         if not isinstance(self.every_n_epochs, int) or self.every_n_epochs < 1:
             raise DTError(f"eval.every_n_epochs={self.every_n_epochs} must be a positive integer")
         uses_bf16(pl_module.device, self.precision)  # a DTError for an unknown precision, before training
@@ -82,28 +90,40 @@ class RolloutEval(L.Callback):
             self.spec = RolloutSpec.from_module(pl_module, self.max_ep_len, self.env_id)
             self.envs = make_vector_env(make_env_fn(self.spec), self.episodes, self.vectorization)
             check_env(self.envs, self.spec)
+        if self.results_path and self.results_file is None:
+            run = run_block(pl_module, self.spec, self.experiment, ckpt=None)
+            dataset = dataset_block(pl_module.hparams.data_spec, self.spec)
+            self.results_file = ResultsFile(self.results_path, "train", run, dataset)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.results_file is not None:
+            self.results_file.keep_previous(up_to_step=trainer.global_step)  # resumed: the rows before
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.envs is not None:
             self.envs.close()
             self.envs = None
 
-    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> dict[str, float]:
         assert self.envs is not None and self.spec is not None, "setup() runs first"
-        self.results = evaluate_targets(pl_module, self.envs, self.spec, self.targets, self.seed, self.precision)
+        values = [t.value for t in self.targets]
+        self.results = evaluate_targets(pl_module, self.envs, self.spec, values, self.seed, self.precision)
         self._evaluated_step = trainer.global_step
-        return {k: v for r in self.results for k, v in r.metrics().items()}
+        rows = eval_rows(self.results, self.targets, trainer.global_step, epoch, success_return(pl_module))
+        if self.results_file is not None:
+            self.results_file.add(rows)
+        return {k: v for r, row in zip(self.results, rows, strict=True) for k, v in eval_metrics(r, row).items()}
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        for name, value in self._evaluate(trainer, pl_module).items():
+        for name, value in self._evaluate(trainer, pl_module, trainer.current_epoch).items():
             pl_module.log(name, value, on_step=False, on_epoch=True)  # every logger; monitorable by ModelCheckpoint
         rank_zero_info(f"epoch {trainer.current_epoch} eval: {summary(self.results)}")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._evaluated_step != trainer.global_step:
-            metrics = self._evaluate(trainer, pl_module)
+            metrics = self._evaluate(trainer, pl_module, max(trainer.current_epoch - 1, 0))  # the last epoch run
             for logger in trainer.loggers:  # self.log is not allowed here
                 logger.log_metrics(metrics, step=trainer.global_step)
         if not self.results:
@@ -114,6 +134,14 @@ class RolloutEval(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_table("eval/targets", columns=TABLE_COLUMNS, data=table_rows(self.results))
+
+
+def eval_metrics(result: TargetResult, row: dict[str, Any]) -> dict[str, float]:
+    """`eval/target_<R>/*` of one target, with `success_rate` when the env defines success."""
+    metrics = result.metrics()
+    if row["success_rate"] is not None:
+        metrics[f"eval/target_{target_name(result.target_return)}/success_rate"] = row["success_rate"]
+    return metrics
 
 
 def summary(results: list[TargetResult]) -> str:

@@ -6,7 +6,6 @@ this reproduces the numbers the training run logged for the same weights.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,9 @@ from dt.checkpointing import load_dt_checkpoint
 from dt.config import CONFIG_DIR
 from dt.errors import DTError, report_errors
 from dt.policy import PolicyModule, policy_class
-from dt.rollout import RolloutSpec, TargetResult, check_env, check_targets, format_table, make_env_fn, make_vector_env
+from dt.results import ResultsFile, dataset_block, eval_rows, run_block, success_return
+from dt.rollout import RolloutSpec, TargetResult, check_env, format_table, make_env_fn, make_vector_env
+from dt.targets import resolve_targets
 
 
 def load_module(ckpt: str | None, device: str = "cpu") -> PolicyModule:
@@ -45,13 +46,14 @@ def resolve_settings(cfg: DictConfig, module: Any) -> dict[str, Any]:
         "env_id": None,
     }
     settings = {k: given.get(k) if given.get(k) is not None else trained.get(k, v) for k, v in defaults.items()}
-    settings["target_returns"] = check_targets(settings["target_returns"])
+    settings["target_returns"] = resolve_targets(settings["target_returns"], module.hparams.data_spec)
     seed = cfg.get("seed")
     settings["seed"] = int(seed if seed is not None else run.get("seed", 0))
     return settings
 
 
 def evaluate(cfg: DictConfig) -> list[TargetResult]:
+    """Roll out every target; inside a Hydra job also write `<output dir>/results.json` (kind "evaluate")."""
     device = cfg.get("device", "auto")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -59,19 +61,28 @@ def evaluate(cfg: DictConfig) -> list[TargetResult]:
     s = resolve_settings(cfg, module)
     spec = RolloutSpec.from_module(module, s["max_ep_len"], s["env_id"])
     envs = make_vector_env(make_env_fn(spec), int(s["episodes"]), s["vectorization"])
+    targets = s["target_returns"]
     try:
         check_env(envs, spec)
-        return evaluate_targets(module, envs, spec, s["target_returns"], s["seed"], str(s["precision"]))
+        values = [t.value for t in targets]
+        results = evaluate_targets(module, envs, spec, values, s["seed"], str(s["precision"]))
     finally:
         envs.close()
+    if HydraConfig.initialized():
+        _write_results(cfg, module, spec, targets, results)
+    return results
 
 
-def _write_json(results: list[TargetResult], cfg: DictConfig) -> Path | None:
-    if not HydraConfig.initialized():
-        return None
+def _write_results(cfg: DictConfig, module: Any, spec: RolloutSpec, targets: list, results: list[TargetResult]) -> Path:
+    ckpt = str(cfg.get("ckpt"))
+    checkpoint = load_dt_checkpoint(ckpt)
+    trained = module.hparams.get("run_config") or {}
+    experiment = cfg.get("experiment_name") or trained.get("experiment_name")
+    run = run_block(module, spec, experiment, ckpt=ckpt)
     path = Path(HydraConfig.get().runtime.output_dir) / "results.json"
-    rows = [{"target_return": r.target_return, **r.metrics(), "returns": r.returns.tolist()} for r in results]
-    path.write_text(json.dumps({"ckpt": str(cfg.get("ckpt")), "results": rows}, indent=1))
+    results_file = ResultsFile(path, "evaluate", run, dataset_block(module.hparams.data_spec, spec))
+    step, epoch = int(checkpoint.get("global_step", 0)), int(checkpoint.get("epoch", 0))
+    results_file.add(eval_rows(results, targets, step, epoch, success_return(module)))
     return path
 
 
@@ -80,9 +91,7 @@ def _write_json(results: list[TargetResult], cfg: DictConfig) -> Path | None:
 def main(cfg: DictConfig) -> None:
     results = evaluate(cfg)
     print(format_table(results))
-    path = _write_json(results, cfg)
-    if path is not None:
-        print(f"results: {path}")
+    print(f"results: {Path(HydraConfig.get().runtime.output_dir) / 'results.json'}")
 
 
 if __name__ == "__main__":

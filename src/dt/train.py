@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
 import hydra
 import lightning as L
 import numpy as np
+import torch
 from hydra.errors import InstantiationException
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -17,6 +19,8 @@ from dt.cli import check_group_choices, check_output_dir
 from dt.config import CONFIG_DIR
 from dt.envs import make_env
 from dt.errors import DTError, report_errors, user_error
+
+log = logging.getLogger(__name__)
 
 
 def instantiate(node: DictConfig, **kwargs) -> Any:
@@ -69,6 +73,8 @@ def train(cfg: DictConfig) -> L.Trainer:
     if ckpt_path:
         continue_wandb_run(cfg, ckpt_path)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    # Sweeps: hydra/launcher=joblib gives each worker OMP_NUM_THREADS=cores // n_jobs, read by torch at import.
+    log.info(f"{cfg.run_name}: {torch.get_num_threads()} torch threads")
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     check_dataset_env(datamodule.spec, cfg.env)
