@@ -13,7 +13,8 @@ from dt.data import DTDataModule
 from dt.errors import DTError
 from dt.evaluate import evaluate
 from dt.resolvers import dataset_tag, pct_tag
-from dt.results import ResultsFile
+from dt.results import RunResults
+from dt.rollout import TargetResult
 from dt.sources import concat
 from dt.targets import FORMS, Target, resolve_targets
 from dt.train import train
@@ -161,19 +162,22 @@ def _with_output_dir(output_dir: Path):
     return full
 
 
-def test_results_file_keeps_earlier_rows_when_resumed(tmp_path: Path) -> None:
+def test_results_file_keeps_earlier_entries_when_resumed(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
-    run = {"run_name": "r"}
-    first = ResultsFile(path, "train", run, {})
-    first.add([{"step": 10, "target": "3600"}])
-    first.add([{"step": 20, "target": "3600"}])
-    first.add([{"step": 20, "target": "3600", "again": True}])  # the same step again replaces its rows
-    assert [row.get("again") for row in json.loads(path.read_text())["evals"]] == [None, True]
-    resumed = ResultsFile(path, "train", run, {})
+
+    def result(mean: float) -> TargetResult:
+        return TargetResult(3600.0, np.array([mean]), np.array([10]), None)
+
+    first = RunResults(path, {"run_name": "r"}, {})
+    first.add([result(1.0)], step=10, epoch=0, targets=["1.1max"])
+    first.add([result(2.0)], step=20, epoch=1, targets=["1.1max"])
+    assert [e["target"] for e in json.loads(path.read_text())["evals"]] == ["1.1max", "1.1max"]
+    resumed = RunResults(path, {"run_name": "r"}, {})
     resumed.keep_previous(up_to_step=10)  # resumed from the step-10 checkpoint: step 20 is redone
-    resumed.add([{"step": 20, "target": "3600"}])
-    assert [row["step"] for row in json.loads(path.read_text())["evals"]] == [10, 20]
-    other = ResultsFile(path, "train", {"run_name": "another"}, {})
+    resumed.add([result(3.0)], step=20, epoch=1)
+    evals = json.loads(path.read_text())["evals"]
+    assert [(e["step"], e["return_mean"], e["target"]) for e in evals] == [(10, 1.0, "1.1max"), (20, 3.0, "3600")]
+    other = RunResults(path, {"run_name": "another"}, {})
     other.keep_previous(up_to_step=10)
-    assert other.payload["evals"] == []
+    assert other.document["evals"] == []
     assert not list(tmp_path.glob(".*.tmp")), "temporary files are renamed, never left behind"

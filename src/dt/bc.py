@@ -79,9 +79,10 @@ class BCModule(PolicyModule):
         states: torch.Tensor,
         actions: torch.Tensor,
         timesteps: torch.Tensor,
+        uniform: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Action for the last step of each context, (B, A) or (B,); only the states are read."""
-        return self.head.act(self(states))
+        return self.head.act(self(states), uniform)
 
     def outputs_and_targets(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The window's last step is the target (history windows: always a real step)."""

@@ -10,7 +10,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from dt.errors import DTError
-from dt.results import ResultsFile, dataset_block, eval_rows, run_block, success_return
+from dt.results import RunResults
 from dt.rollout import (
     RolloutSpec,
     TargetResult,
@@ -51,8 +51,7 @@ class RolloutEval(L.Callback):
     not evaluated yet; prints the target-vs-achieved table at the end of `fit`. Env i is seeded with
     seed + i for every target and every epoch, so the numbers move only with the weights.
     Env, reference scores, delayed mode and state noise come from the module (its checkpointed config).
-    Targets may be multiples of the dataset's returns (`1.5max`, see dt.targets). With `results_path`, every
-    evaluation is also added to that results.json (see dt.results).
+    Targets may be multiples of the dataset's returns (`1.5max`, see dt.targets).
     """
 
     def __init__(
@@ -65,19 +64,18 @@ class RolloutEval(L.Callback):
         every_n_epochs: int = 1,
         seed: int = 0,
         precision: str = "auto",
-        results_path: str | None = None,
-        experiment: str | None = None,
+        action_selection: str = "sample",
     ) -> None:
         self.target_returns = target_returns
+        self.action_selection = action_selection
         self.episodes, self.vectorization = episodes, vectorization
         self.max_ep_len, self.env_id = max_ep_len, env_id
         self.every_n_epochs, self.seed, self.precision = every_n_epochs, seed, str(precision)
-        self.results_path, self.experiment = results_path, experiment
-        self.results_file: ResultsFile | None = None
         self.targets: list[Target] = []
         self.envs: gym.vector.VectorEnv | None = None
         self.spec: RolloutSpec | None = None
         self.results: list[TargetResult] = []
+        self.run_results: RunResults | None = None  # <run folder>/results.json, rewritten per evaluation
         self._evaluated_step = -1
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -87,17 +85,15 @@ class RolloutEval(L.Callback):
             raise DTError(f"eval.every_n_epochs={self.every_n_epochs} must be a positive integer")
         uses_bf16(pl_module.device, self.precision)  # a DTError for an unknown precision, before training
         if self.envs is None:
-            self.spec = RolloutSpec.from_module(pl_module, self.max_ep_len, self.env_id)
+            self.spec = RolloutSpec.from_module(pl_module, self.max_ep_len, self.env_id, self.action_selection)
             self.envs = make_vector_env(make_env_fn(self.spec), self.episodes, self.vectorization)
             check_env(self.envs, self.spec)
-        if self.results_path and self.results_file is None:
-            run = run_block(pl_module, self.spec, self.experiment, ckpt=None)
-            dataset = dataset_block(pl_module.hparams.data_spec, self.spec)
-            self.results_file = ResultsFile(self.results_path, "train", run, dataset)
+        if getattr(trainer.datamodule, "trajectories", None) is not None:
+            self.run_results = RunResults.from_trainer(trainer, pl_module, self.spec)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.results_file is not None:
-            self.results_file.keep_previous(up_to_step=trainer.global_step)  # resumed: the rows before
+        if self.run_results is not None:
+            self.run_results.keep_previous(up_to_step=trainer.global_step)  # resumed: the entries before
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.envs is not None:
@@ -109,10 +105,10 @@ class RolloutEval(L.Callback):
         values = [t.value for t in self.targets]
         self.results = evaluate_targets(pl_module, self.envs, self.spec, values, self.seed, self.precision)
         self._evaluated_step = trainer.global_step
-        rows = eval_rows(self.results, self.targets, trainer.global_step, epoch, success_return(pl_module))
-        if self.results_file is not None:
-            self.results_file.add(rows)
-        return {k: v for r, row in zip(self.results, rows, strict=True) for k, v in eval_metrics(r, row).items()}
+        if self.run_results is not None and trainer.is_global_zero:
+            written = [t.written for t in self.targets]
+            self.run_results.add(self.results, trainer.global_step, epoch, targets=written)
+        return {k: v for r in self.results for k, v in r.metrics().items()}
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
@@ -134,14 +130,17 @@ class RolloutEval(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_table("eval/targets", columns=TABLE_COLUMNS, data=table_rows(self.results))
+                if self.run_results is not None:
+                    logger.log_image("eval/achieved_vs_target", [achieved_vs_target_png(self.run_results)])
 
 
-def eval_metrics(result: TargetResult, row: dict[str, Any]) -> dict[str, float]:
-    """`eval/target_<R>/*` of one target, with `success_rate` when the env defines success."""
-    metrics = result.metrics()
-    if row["success_rate"] is not None:
-        metrics[f"eval/target_{target_name(result.target_return)}/success_rate"] = row["success_rate"]
-    return metrics
+def achieved_vs_target_png(run_results: RunResults) -> str:
+    """The run's achieved-vs-target plot, beside its results file (what `dt.report` draws for many runs)."""
+    from dt.plots import achieved_vs_target
+
+    document = run_results.document
+    path = run_results.path.with_name("achieved_vs_target.png")
+    return str(achieved_vs_target([document], lambda d: d["run"]["model"], lambda d: d["run"]["run_name"], path))
 
 
 def summary(results: list[TargetResult]) -> str:
@@ -149,14 +148,20 @@ def summary(results: list[TargetResult]) -> str:
     parts = []
     for r in results:
         normalized = f", normalized {r.normalized.mean():.1f}" if r.normalized is not None else ""
+        success = f", success {r.success_rate:.0%}" if r.success_rate is not None else ""
         parts.append(
-            f"target {target_name(r.target_return)}: return {r.returns.mean():.0f} ± {r.returns.std():.0f}"
-            f"{normalized}, length {r.lengths.mean():.0f}"
+            f"target {target_name(r.target_return)}: return {_number(r.returns.mean())} ± {_number(r.returns.std())}"
+            f"{normalized}{success}, length {r.lengths.mean():.0f}"
         )
     return "; ".join(parts)
 
 
-TABLE_COLUMNS = ["target", "return_mean", "return_std", "normalized_mean", "length_mean", "episodes"]
+def _number(x: float) -> str:
+    """Whole numbers for MuJoCo-sized returns, two decimals for small ones (Key-to-Door's 0/1)."""
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.2f}"
+
+
+TABLE_COLUMNS = ["target", "return_mean", "return_std", "normalized_mean", "length_mean", "success_rate", "episodes"]
 
 
 def table_rows(results: list[TargetResult]) -> list[list[Any]]:
@@ -167,6 +172,7 @@ def table_rows(results: list[TargetResult]) -> list[list[Any]]:
             float(r.returns.std()),
             float(r.normalized.mean()) if r.normalized is not None else None,
             float(r.lengths.mean()),
+            r.success_rate,
             len(r.returns),
         ]
         for r in results

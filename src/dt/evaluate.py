@@ -6,6 +6,7 @@ this reproduces the numbers the training run logged for the same weights.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ from dt.checkpointing import load_dt_checkpoint
 from dt.config import CONFIG_DIR
 from dt.errors import DTError, report_errors
 from dt.policy import PolicyModule, policy_class
-from dt.results import ResultsFile, dataset_block, eval_rows, run_block, success_return
+from dt.provenance import simulator_mismatch
+from dt.results import FILENAME, dataset_info_from_spec, eval_entry, run_info, write_evaluation
 from dt.rollout import RolloutSpec, TargetResult, check_env, format_table, make_env_fn, make_vector_env
-from dt.targets import resolve_targets
+from dt.targets import Target, resolve_targets
 
 
 def load_module(ckpt: str | None, device: str = "cpu") -> PolicyModule:
@@ -44,6 +46,7 @@ def resolve_settings(cfg: DictConfig, module: Any) -> dict[str, Any]:
         "precision": "auto",
         "max_ep_len": None,
         "env_id": None,
+        "action_selection": "sample",
     }
     settings = {k: given.get(k) if given.get(k) is not None else trained.get(k, v) for k, v in defaults.items()}
     settings["target_returns"] = resolve_targets(settings["target_returns"], module.hparams.data_spec)
@@ -58,8 +61,11 @@ def evaluate(cfg: DictConfig) -> list[TargetResult]:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     module = load_module(cfg.get("ckpt"), device)
+    mismatch = simulator_mismatch((module.hparams.get("run_config") or {}).get("provenance"))
+    if mismatch:
+        print(mismatch, file=sys.stderr)
     s = resolve_settings(cfg, module)
-    spec = RolloutSpec.from_module(module, s["max_ep_len"], s["env_id"])
+    spec = RolloutSpec.from_module(module, s["max_ep_len"], s["env_id"], s["action_selection"])
     envs = make_vector_env(make_env_fn(spec), int(s["episodes"]), s["vectorization"])
     targets = s["target_returns"]
     try:
@@ -73,17 +79,22 @@ def evaluate(cfg: DictConfig) -> list[TargetResult]:
     return results
 
 
-def _write_results(cfg: DictConfig, module: Any, spec: RolloutSpec, targets: list, results: list[TargetResult]) -> Path:
+def _write_results(
+    cfg: DictConfig, module: Any, spec: RolloutSpec, targets: list[Target], results: list[TargetResult]
+) -> None:
+    """`<output dir>/results.json`: the evaluation at the checkpoint's step, in the training runs' schema."""
     ckpt = str(cfg.get("ckpt"))
     checkpoint = load_dt_checkpoint(ckpt)
-    trained = module.hparams.get("run_config") or {}
-    experiment = cfg.get("experiment_name") or trained.get("experiment_name")
-    run = run_block(module, spec, experiment, ckpt=ckpt)
-    path = Path(HydraConfig.get().runtime.output_dir) / "results.json"
-    results_file = ResultsFile(path, "evaluate", run, dataset_block(module.hparams.data_spec, spec))
+    run_config = module.hparams.get("run_config") or {}
+    experiment = cfg.get("experiment_name") or run_config.get("experiment_name")
     step, epoch = int(checkpoint.get("global_step", 0)), int(checkpoint.get("epoch", 0))
-    results_file.add(eval_rows(results, targets, step, epoch, success_return(module)))
-    return path
+    entries = [eval_entry(r, step, epoch, t.written) for r, t in zip(results, targets, strict=True)]
+    write_evaluation(
+        Path(HydraConfig.get().runtime.output_dir) / FILENAME,
+        run_info(run_config, ckpt=ckpt, experiment=experiment),
+        dataset_info_from_spec(module.hparams.data_spec, spec.normalize),
+        entries,
+    )
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
@@ -91,7 +102,7 @@ def _write_results(cfg: DictConfig, module: Any, spec: RolloutSpec, targets: lis
 def main(cfg: DictConfig) -> None:
     results = evaluate(cfg)
     print(format_table(results))
-    print(f"results: {Path(HydraConfig.get().runtime.output_dir) / 'results.json'}")
+    print(f"results: {Path(HydraConfig.get().runtime.output_dir) / FILENAME}")
 
 
 if __name__ == "__main__":

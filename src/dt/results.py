@@ -1,17 +1,9 @@
-"""The per-run results file, `<run folder>/results.json`: what `dt.report` reads (never W&B).
+"""The per-run results file, `<run folder>/results.json`: written by training and `dt.evaluate`, read by `dt.report`.
 
-Written by the RolloutEval callback after every evaluation (kind "train") and by `dt.evaluate` (kind
-"evaluate"), always to a temporary file renamed into place. Schema 1:
-
-    {"schema": 1, "kind": "train" | "evaluate",
-     "run": {run_name, experiment, env, env_id, dataset, mode, model, K, seed, pct_traj, ckpt},
-     "dataset": {num_episodes, num_steps, return_mean, return_max, normalized_mean, normalized_max},
-     "evals": [{step, epoch, target, target_return, return_mean, return_std, normalized_mean, length_mean,
-                success_rate, episodes, returns}, ...]}
-
-`target` is the target as written ("3600", "1.5max"), `target_return` the number it resolved to.
-`success_rate` is the fraction of episodes whose return reaches the env config's `success_return` (null when
-the env defines none).
+Schema 1 (the contract between the training callback, `dt.evaluate` and `dt.report`):
+`{"schema": 1, "kind": "train"|"evaluate", "run": {...}, "dataset": {...}, "evals": [{...}, ...]}`,
+one entry in `evals` per (evaluation step, target). Files are replaced atomically (temp file + rename), so
+a reader never sees half of one.
 """
 
 from __future__ import annotations
@@ -24,124 +16,169 @@ from typing import Any
 
 import numpy as np
 
-from dt.rollout import RolloutSpec, TargetResult
-from dt.targets import Target
+from dt.errors import DTError
+from dt.rollout import target_name
 
 SCHEMA = 1
+FILENAME = "results.json"
+RUN_KEYS = ("run_name", "experiment", "env", "env_id", "dataset", "mode", "model", "K", "seed", "pct_traj", "ckpt")
 
 
-def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
-    """Temp file in the same folder, then rename: readers never see a half-written file."""
+def write_json_atomic(path: str | Path, document: dict[str, Any]) -> None:
+    """Write to a temporary file beside `path`, then rename over it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1)
+            json.dump(document, f, indent=1)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def dataset_name(dataset: dict[str, Any]) -> str | None:
-    """The dataset as `run.dataset` records it: the Minari id, ids joined with "+", or the file path."""
-    ids = dataset.get("id")
-    if isinstance(ids, (list, tuple)):
-        return "+".join(ids)
-    return dataset.get("path") or ids
+def model_name(model_config: dict[str, Any]) -> str:
+    """`dt` or `bc`: the config's `name` when it has one, else from the module class (`BCModule` -> bc)."""
+    if model_config.get("name"):
+        return str(model_config["name"])
+    class_name = str(model_config.get("_target_", "DTModule")).rsplit(".", 1)[-1]
+    return class_name.removesuffix("Module").lower() or "dt"
 
 
-def success_return(module: Any) -> float | None:
-    env = (module.hparams.get("run_config") or {}).get("env") or {}
-    value = env.get("success_return")
-    return None if value is None else float(value)
-
-
-def success_rate(returns: np.ndarray, threshold: float | None) -> float | None:
-    return None if threshold is None else float(np.mean(returns >= threshold))
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def run_block(module: Any, spec: RolloutSpec, experiment: str | None, ckpt: str | None) -> dict[str, Any]:
-    """Who made the numbers, from the module's stored training config."""
-    hp = module.hparams
-    run = hp.get("run_config") or {}
+def run_info(run_config: dict[str, Any], ckpt: str | None = None, experiment: str | None = None) -> dict[str, Any]:
+    """The `run` block from a resolved training config (a checkpoint's `run_config`)."""
+    env, dataset, mode = run_config.get("env") or {}, run_config.get("dataset") or {}, run_config.get("mode") or {}
+    dataset_id = dataset.get("id") or dataset.get("path")
+    if isinstance(dataset_id, (list, tuple)):
+        dataset_id = "+".join(str(d) for d in dataset_id)
     return {
-        "run_name": run.get("run_name"),
+        "run_name": run_config.get("run_name"),
         "experiment": experiment,
-        "env": (run.get("env") or {}).get("name"),
-        "env_id": spec.env_id,
-        "dataset": dataset_name(run.get("dataset") or {}),
-        "mode": (run.get("mode") or {}).get("name"),
-        "model": hp.get("name") or (run.get("model") or {}).get("name"),
-        "K": int(hp["context_len"]),
-        "seed": run.get("seed"),
-        "pct_traj": _float((run.get("dataset") or {}).get("pct_traj")),
+        "env": env.get("name"),
+        "env_id": env.get("id"),
+        "dataset": dataset_id,
+        "mode": mode.get("name", "normal"),
+        "model": model_name(run_config.get("model") or {}),
+        "K": int(run_config.get("K", 0)),
+        "seed": int(run_config.get("seed", 0)),
+        "pct_traj": float(dataset.get("pct_traj", 1.0)),
         "ckpt": ckpt,
     }
 
 
-def dataset_block(data_spec: dict[str, Any], spec: RolloutSpec) -> dict[str, Any]:
-    """Size and returns of the training data (before %BC filtering), normalized as the evaluations are."""
-    mean, best = _float(data_spec.get("return_mean")), _float(data_spec.get("return_max"))
-    normalized = spec.normalize(np.array([mean, best])) if mean is not None and best is not None else None
+def dataset_info(returns: np.ndarray, num_steps: int, normalize: Any) -> dict[str, Any]:
+    """The `dataset` block: episode returns summarized, normalized with `normalize` (None: not normalizable)."""
+    returns = np.asarray(returns, dtype=np.float64)
+    normalized = normalize(returns)
     return {
-        "num_episodes": data_spec.get("num_episodes"),
-        "num_steps": data_spec.get("num_steps"),
-        "return_mean": mean,
-        "return_max": best,
-        "normalized_mean": None if normalized is None else float(normalized[0]),
-        "normalized_max": None if normalized is None else float(normalized[1]),
+        "num_episodes": len(returns),
+        "num_steps": int(num_steps),
+        "return_mean": float(returns.mean()),
+        "return_max": float(returns.max()),
+        "normalized_mean": float(normalized.mean()) if normalized is not None else None,
+        "normalized_max": float(normalized.max()) if normalized is not None else None,
     }
 
 
-def eval_rows(
-    results: list[TargetResult], targets: list[Target], step: int, epoch: int, success: float | None
-) -> list[dict[str, Any]]:
-    """One row per target of one evaluation."""
-    return [
-        {
-            "step": int(step),
-            "epoch": int(epoch),
-            "target": target.written,
-            "target_return": float(r.target_return),
-            "return_mean": float(r.returns.mean()),
-            "return_std": float(r.returns.std()),
-            "normalized_mean": None if r.normalized is None else float(r.normalized.mean()),
-            "length_mean": float(r.lengths.mean()),
-            "success_rate": success_rate(r.returns, success),
-            "episodes": len(r.returns),
-            "returns": [float(x) for x in r.returns],
-        }
-        for r, target in zip(results, targets, strict=True)
-    ]
+def dataset_info_from_spec(data_spec: dict[str, Any], normalize: Any) -> dict[str, Any]:
+    """The `dataset` block from a checkpoint's `data_spec` (its stored return statistics), for `dt.evaluate`."""
+    mean, best = data_spec.get("return_mean"), data_spec.get("return_max")
+    normalized = normalize(np.array([mean, best], dtype=np.float64)) if mean is not None and best is not None else None
+    return {
+        "num_episodes": data_spec.get("num_episodes"),
+        "num_steps": data_spec.get("num_steps"),
+        "return_mean": None if mean is None else float(mean),
+        "return_max": None if best is None else float(best),
+        "normalized_mean": float(normalized[0]) if normalized is not None else None,
+        "normalized_max": float(normalized[1]) if normalized is not None else None,
+    }
 
 
-class ResultsFile:
-    """The results.json of one run: the header once, evaluation rows appended and rewritten each time."""
+def eval_entry(result: Any, step: int, epoch: int, target: str) -> dict[str, Any]:
+    """One `evals` entry from a `rollout.TargetResult`."""
+    returns = np.asarray(result.returns, dtype=np.float64)
+    return {
+        "step": int(step),
+        "epoch": int(epoch),
+        "target": target,
+        "target_return": float(result.target_return),
+        "return_mean": float(returns.mean()),
+        "return_std": float(returns.std()),
+        "normalized_mean": float(result.normalized.mean()) if result.normalized is not None else None,
+        "length_mean": float(np.mean(result.lengths)),
+        "success_rate": result.success_rate,
+        "episodes": len(returns),
+        "returns": returns.tolist(),
+    }
 
-    def __init__(self, path: str | Path, kind: str, run: dict[str, Any], dataset: dict[str, Any]) -> None:
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """A results file, checked for the keys `dt.report` reads; DTError names the file otherwise."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DTError(f"{path} is not a readable results file ({err}): delete it or rerun that run") from err
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+        raise DTError(f"{path} is not a dt results file of schema {SCHEMA}: delete it or rerun that run")
+    missing = [key for key in ("kind", "run", "dataset", "evals") if key not in document]
+    if missing:
+        raise DTError(f"{path} lacks {missing}: delete it or rerun that run")
+    return document
+
+
+def hydra_experiment() -> str | None:
+    """The `experiment=<name>` choice of the running Hydra job, else None."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().runtime.choices.get("experiment")
+
+
+class RunResults:
+    """A training run's results file: rewritten with every evaluation (see `callbacks.RolloutEval`)."""
+
+    def __init__(self, path: str | Path, run: dict[str, Any], dataset: dict[str, Any]) -> None:
         self.path = Path(path)
-        self.payload: dict[str, Any] = {"schema": SCHEMA, "kind": kind, "run": run, "dataset": dataset, "evals": []}
+        self.document: dict[str, Any] = {"schema": SCHEMA, "kind": "train", "run": run, "dataset": dataset, "evals": []}
+
+    @classmethod
+    def from_trainer(cls, trainer: Any, pl_module: Any, spec: Any) -> RunResults:
+        """Run settings from the module's stored config, dataset returns from the datamodule."""
+        run_config = pl_module.hparams.get("run_config") or {}
+        traj = trainer.datamodule.trajectories
+        dataset = dataset_info(traj.returns, traj.num_steps, spec.normalize)
+        run = run_info(run_config, experiment=hydra_experiment())
+        return cls(Path(trainer.default_root_dir) / FILENAME, run, dataset)
 
     def keep_previous(self, up_to_step: int) -> None:
-        """A resumed run keeps the rows its earlier part wrote up to the checkpoint it resumed from."""
+        """A resumed run keeps the entries its earlier part wrote, up to the step it resumed from."""
         try:
             previous = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return
-        if previous.get("schema") == SCHEMA and previous.get("run", {}).get("run_name") == self.run["run_name"]:
-            self.payload["evals"] = [row for row in previous.get("evals", []) if row["step"] <= up_to_step]
+        if (
+            previous.get("schema") == SCHEMA
+            and previous.get("run", {}).get("run_name") == self.document["run"]["run_name"]
+        ):
+            self.document["evals"] = [e for e in previous.get("evals", []) if e["step"] <= up_to_step]
 
-    @property
-    def run(self) -> dict[str, Any]:
-        return self.payload["run"]
+    def add(
+        self, results: list[Any], step: int, epoch: int, ckpt: str | None = None, targets: list[str] | None = None
+    ) -> None:
+        """Append one evaluation (every target; `targets` as the user wrote them) and rewrite the file."""
+        written = targets or [target_name(r.target_return) for r in results]
+        evals = self.document["evals"]
+        evals[:] = [e for e in evals if e["step"] != step]  # a re-evaluation of the same weights replaces
+        evals += [eval_entry(r, step, epoch, t) for r, t in zip(results, written, strict=True)]
+        self.document["run"]["ckpt"] = ckpt
+        write_json_atomic(self.path, self.document)
 
-    def add(self, rows: list[dict[str, Any]]) -> None:
-        steps = {row["step"] for row in rows}  # an evaluation repeated at one step replaces the earlier one
-        self.payload["evals"] = [row for row in self.payload["evals"] if row["step"] not in steps] + rows
-        write_json_atomic(self.path, self.payload)
+
+def write_evaluation(
+    path: str | Path, run: dict[str, Any], dataset: dict[str, Any], entries: list[dict[str, Any]]
+) -> None:
+    """`dt.evaluate`'s results file: the same schema, kind "evaluate", one evaluation of one checkpoint."""
+    write_json_atomic(path, {"schema": SCHEMA, "kind": "evaluate", "run": run, "dataset": dataset, "evals": entries})

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 from dt.errors import DTError
@@ -19,13 +20,14 @@ class Trajectories:
     Episode e spans steps [starts[e], starts[e + 1]). Every episode has at least one step.
     """
 
-    observations: np.ndarray  # (N, S) float32
+    observations: np.ndarray  # (N, S) float32, or (N, 84, 84) uint8 frames for pixel states (dt.frames)
     actions: np.ndarray  # (N, A) float32, or (N,) int64 for discrete actions
     rewards: np.ndarray  # (N,) float32
     starts: np.ndarray  # (E + 1,) int64
     env_id: str | None = None
     ref_min_score: float | None = None
     ref_max_score: float | None = None
+    num_actions: int | None = None  # size of a discrete action space, when the source records it
 
     @property
     def num_steps(self) -> int:
@@ -46,6 +48,11 @@ class Trajectories:
     @property
     def discrete(self) -> bool:
         return self.actions.ndim == 1
+
+    @property
+    def pixels(self) -> bool:
+        """Single grayscale frames, one per step; the model sees stacks gathered by `dt.frames.FrameStacks`."""
+        return self.observations.ndim == 3
 
     @property
     def episode_ids(self) -> np.ndarray:
@@ -71,17 +78,23 @@ class Trajectories:
 def make_trajectories(
     observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, starts: np.ndarray, **metadata
 ) -> Trajectories:
-    """Cast flat step arrays to the canonical dtypes (integer actions mean a discrete action space)."""
+    """Cast flat step arrays to the canonical dtypes (integer actions mean a discrete action space).
+
+    uint8 (N, H, W) observations are pixel frames and stay uint8: 4x less memory than float32.
+    """
     if len(starts) < 2 or np.any(np.diff(starts) < 1):
         raise DTError("the dataset holds no episodes or an empty one: check the dataset file")
+    pixels = observations.dtype == np.uint8 and observations.ndim == 3
     for name, array in (("observations", observations), ("actions", actions), ("rewards", rewards)):
+        if not np.issubdtype(array.dtype, np.floating):
+            continue  # integers are always finite
         bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
         if len(bad):
             raise DTError(f"dataset {name} hold NaN or inf at {len(bad)} steps (first: step {bad[0]}): clean the data")
     discrete = np.issubdtype(actions.dtype, np.integer)
     num_steps = int(starts[-1])
     return Trajectories(
-        observations=observations.reshape(num_steps, -1).astype(np.float32),
+        observations=observations if pixels else observations.reshape(num_steps, -1).astype(np.float32),
         actions=actions.reshape(-1).astype(np.int64) if discrete else actions.reshape(num_steps, -1).astype(np.float32),
         rewards=rewards.reshape(-1).astype(np.float32),
         starts=np.asarray(starts, dtype=np.int64),
@@ -105,20 +118,20 @@ def concat(parts: list[Trajectories], names: list[str]) -> Trajectories:
     if len(env_ids) > 1:
         collected = ", ".join(f"{name} in {part.env_id}" for name, part in zip(names, parts, strict=True))
         raise DTError(f"datasets from different envs cannot be trained as one ({collected}): pick ids of one env")
-    shapes = {(part.observations.shape[1:], part.actions.shape[1:], part.discrete) for part in parts}
+    shapes = {(part.observations.shape[1:], part.actions.shape[1:], part.discrete, part.num_actions) for part in parts}
     if len(shapes) > 1:
         raise DTError(f"datasets {' + '.join(names)} differ in observation or action shapes: pick compatible ids")
     offsets = np.cumsum([0] + [part.num_steps for part in parts])
     refs = {(part.ref_min_score, part.ref_max_score) for part in parts}
     ref_min, ref_max = refs.pop() if len(refs) == 1 else (None, None)  # differing: the env config's scores
-    return Trajectories(
+    return replace(
+        parts[0],
         observations=np.concatenate([part.observations for part in parts]),
         actions=np.concatenate([part.actions for part in parts]),
         rewards=np.concatenate([part.rewards for part in parts]),
         starts=np.concatenate(
             [part.starts[:-1] + offset for part, offset in zip(parts, offsets, strict=False)] + [offsets[-1:]]
         ),
-        env_id=parts[0].env_id,
         ref_min_score=ref_min,
         ref_max_score=ref_max,
     )
@@ -156,11 +169,17 @@ def load_minari(dataset_id: str, download: bool = True) -> Trajectories:
     for episode in dataset.iterate_episodes():
         if not isinstance(episode.observations, np.ndarray):
             raise DTError(f"Minari dataset '{dataset_id}' has dict/tuple observations: only Box is supported")
-        observations.append(episode.observations[:-1])  # Minari stores the final observation too
+        episode_observations = episode.observations[:-1]  # Minari stores the final observation too
+        if episode_observations.ndim == 4:  # RGB screens (atari/*): the Atari env's 84x84 grayscale frames
+            from dt.envs.atari import preprocess_frames
+
+            episode_observations = preprocess_frames(episode_observations)
+        observations.append(episode_observations)
         actions.append(episode.actions)
         rewards.append(episode.rewards)
     metadata = dataset.storage.metadata
     env_spec = dataset.spec.env_spec
+    action_space = dataset.spec.action_space
     return from_episode_list(
         observations,
         actions,
@@ -168,6 +187,7 @@ def load_minari(dataset_id: str, download: bool = True) -> Trajectories:
         env_id=env_spec.id if env_spec is not None else None,
         ref_min_score=metadata.get("ref_min_score"),
         ref_max_score=metadata.get("ref_max_score"),
+        num_actions=int(action_space.n) if isinstance(action_space, gym.spaces.Discrete) else None,
     )
 
 
