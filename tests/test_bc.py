@@ -81,7 +81,7 @@ def test_discrete_actions_use_cross_entropy_and_argmax() -> None:
 def test_bc_trains_evaluates_and_reloads(K: int, tiny_minari: str, tmp_path: Path) -> None:
     overrides = [*tiny_train_overrides(), "model=bc", f"K={K}", "eval.episodes=2", "eval.max_ep_len=15"]
     cfg = compose_config(overrides, output_dir=tmp_path)
-    assert cfg.data.window == "history" and cfg.run_name == f"hopper-medium-normal-bc-K{K}-s0"
+    assert cfg.data.window == "history" and cfg.run_name == f"hopper-tiny-normal-bc-K{K}-s0"
     trainer = train(cfg)
     assert trainer.global_step == 4 and isinstance(trainer.lightning_module, BCModule)
     logged = next(cb for cb in trainer.callbacks if isinstance(cb, RolloutEval)).results

@@ -16,7 +16,6 @@ from dt.rollout import (
     RolloutSpec,
     TargetResult,
     check_env,
-    check_targets,
     format_table,
     make_env_fn,
     make_vector_env,
@@ -25,6 +24,7 @@ from dt.rollout import (
     target_name,
     uses_bf16,
 )
+from dt.targets import Target, resolve_targets
 
 
 def evaluate_targets(
@@ -55,6 +55,7 @@ class RolloutEval(L.Callback):
     not evaluated yet; prints the target-vs-achieved table at the end of `fit`. Env i is seeded with
     seed + i for every target and every epoch, so the numbers move only with the weights.
     Env, reference scores, delayed mode and state noise come from the module (its checkpointed config).
+    Targets may be multiples of the dataset's returns (`1.5max`, see dt.targets).
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class RolloutEval(L.Callback):
         self.episodes, self.vectorization = episodes, vectorization
         self.max_ep_len, self.env_id = max_ep_len, env_id
         self.every_n_epochs, self.seed, self.precision = every_n_epochs, seed, str(precision)
+        self.targets: list[Target] = []
         self.envs: gym.vector.VectorEnv | None = None
         self.spec: RolloutSpec | None = None
         self.results: list[TargetResult] = []
@@ -89,7 +91,7 @@ class RolloutEval(L.Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Checked here, not in __init__: Hydra would wrap a DTError raised while instantiating.
-        self.targets = check_targets(self.target_returns)
+        self.targets = resolve_targets(self.target_returns, pl_module.hparams.data_spec)
         if not isinstance(self.every_n_epochs, int) or self.every_n_epochs < 1:
             raise DTError(f"eval.every_n_epochs={self.every_n_epochs} must be a positive integer")
         uses_bf16(pl_module.device, self.precision)  # a DTError for an unknown precision, before training
@@ -100,30 +102,36 @@ class RolloutEval(L.Callback):
         if getattr(trainer.datamodule, "trajectories", None) is not None:
             self.run_results = RunResults.from_trainer(trainer, pl_module, self.spec)
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.run_results is not None:
+            self.run_results.keep_previous(up_to_step=trainer.global_step)  # resumed: the entries before
+
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.envs is not None:
             self.envs.close()
             self.envs = None
 
-    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> dict[str, float]:
         assert self.envs is not None and self.spec is not None, "setup() runs first"
-        self.results = evaluate_targets(pl_module, self.envs, self.spec, self.targets, self.seed, self.precision)
+        values = [t.value for t in self.targets]
+        self.results = evaluate_targets(pl_module, self.envs, self.spec, values, self.seed, self.precision)
         self._evaluated_step = trainer.global_step
         if self.run_results is not None and trainer.is_global_zero:
-            self.run_results.add(self.results, trainer.global_step, trainer.current_epoch)
+            written = [t.written for t in self.targets]
+            self.run_results.add(self.results, trainer.global_step, epoch, targets=written)
         update_scores(self.scores, self.results, trainer.global_step)
         return {k: v for r in self.results for k, v in r.metrics().items()}
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        for name, value in self._evaluate(trainer, pl_module).items():
+        for name, value in self._evaluate(trainer, pl_module, trainer.current_epoch).items():
             pl_module.log(name, value, on_step=False, on_epoch=True)  # every logger; monitorable by ModelCheckpoint
         rank_zero_info(f"epoch {trainer.current_epoch} eval: {summary(self.results)}")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._evaluated_step != trainer.global_step:
-            metrics = self._evaluate(trainer, pl_module)
+            metrics = self._evaluate(trainer, pl_module, max(trainer.current_epoch - 1, 0))  # the last epoch run
             for logger in trainer.loggers:  # self.log is not allowed here
                 logger.log_metrics(metrics, step=trainer.global_step)
         if not self.results:

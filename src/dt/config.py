@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dt import resolvers
+
 
 def _config_dir() -> str:
     packaged = Path(__file__).parent / "conf"
@@ -12,3 +14,5 @@ def _config_dir() -> str:
 
 
 CONFIG_DIR = _config_dir()
+
+resolvers.register()  # the configs' ${dt.*:...} interpolations

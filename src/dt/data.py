@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from dt.dqn_replay import load_dqn_replay
 from dt.errors import DTError
 from dt.frames import FrameStacks
-from dt.sources import Trajectories, load_d4rl_hdf5, load_minari
+from dt.sources import Trajectories, concat, load_d4rl_hdf5, load_minari
 
 
 def returns_to_go(rewards: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -156,11 +156,11 @@ def _batch_as_is(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 class DTDataModule(L.LightningDataModule):
-    """Loads one dataset, computes its statistics and serves length-K training windows."""
+    """Loads one dataset (or several ids as one), computes its statistics and serves length-K training windows."""
 
     def __init__(
         self,
-        dataset_id: str | None,
+        dataset_id: str | list[str] | None,
         dataset_path: str | None = None,
         download: bool = True,
         pct_traj: float = 1.0,
@@ -176,6 +176,8 @@ class DTDataModule(L.LightningDataModule):
         trajectories_per_buffer: int = 10,
     ) -> None:
         super().__init__()
+        if dataset_id is not None and not isinstance(dataset_id, str):
+            dataset_id = [str(i) for i in dataset_id]  # several ids: their episodes as one dataset
         if window not in WINDOWS:
             raise DTError(f"data.window={window} must be one of {', '.join(WINDOWS)}")
         if context_len < 1 or context_len > max_ep_len:
@@ -198,7 +200,9 @@ class DTDataModule(L.LightningDataModule):
             raise DTError(
                 "no dataset given: set dataset.id=<minari id> or dataset.path=<file.hdf5 | DQN-replay folder>"
             )
-        return load_minari(hp.dataset_id, download=hp.download)
+        if isinstance(hp.dataset_id, str):
+            return load_minari(hp.dataset_id, download=hp.download)
+        return concat([load_minari(i, download=hp.download) for i in hp.dataset_id], hp.dataset_id)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -232,6 +236,9 @@ class DTDataModule(L.LightningDataModule):
             "num_episodes": traj.num_episodes,
             "num_steps": traj.num_steps,
             "max_timestep": int(traj.lengths.max()) - 1,  # evaluation clamps timesteps here, as the official Atari code
+            # episode returns over the whole dataset: results.json and targets such as `1.5max`
+            "return_mean": float(traj.returns.mean()),
+            "return_max": float(traj.returns.max()),
         }
 
     @staticmethod

@@ -6,7 +6,6 @@ this reproduces the numbers the training run logged for the same weights.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,9 @@ from dt.console import quiet_third_party
 from dt.errors import DTError, report_errors
 from dt.policy import PolicyModule, policy_class
 from dt.provenance import simulator_mismatch
-from dt.rollout import RolloutSpec, TargetResult, check_env, check_targets, format_table, make_env_fn, make_vector_env
+from dt.results import FILENAME, dataset_info_from_spec, eval_entry, run_info, write_evaluation
+from dt.rollout import RolloutSpec, TargetResult, check_env, format_table, make_env_fn, make_vector_env
+from dt.targets import Target, resolve_targets
 
 
 def load_module(ckpt: str | None, device: str = "cpu") -> PolicyModule:
@@ -49,13 +50,14 @@ def resolve_settings(cfg: DictConfig, module: Any) -> dict[str, Any]:
         "action_selection": "sample",
     }
     settings = {k: given.get(k) if given.get(k) is not None else trained.get(k, v) for k, v in defaults.items()}
-    settings["target_returns"] = check_targets(settings["target_returns"])
+    settings["target_returns"] = resolve_targets(settings["target_returns"], module.hparams.data_spec)
     seed = cfg.get("seed")
     settings["seed"] = int(seed if seed is not None else run.get("seed", 0))
     return settings
 
 
 def evaluate(cfg: DictConfig) -> list[TargetResult]:
+    """Roll out every target; inside a Hydra job also write `<output dir>/results.json` (kind "evaluate")."""
     device = cfg.get("device", "auto")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -66,20 +68,34 @@ def evaluate(cfg: DictConfig) -> list[TargetResult]:
     s = resolve_settings(cfg, module)
     spec = RolloutSpec.from_module(module, s["max_ep_len"], s["env_id"], s["action_selection"])
     envs = make_vector_env(make_env_fn(spec), int(s["episodes"]), s["vectorization"])
+    targets = s["target_returns"]
     try:
         check_env(envs, spec)
-        return evaluate_targets(module, envs, spec, s["target_returns"], s["seed"], str(s["precision"]))
+        values = [t.value for t in targets]
+        results = evaluate_targets(module, envs, spec, values, s["seed"], str(s["precision"]))
     finally:
         envs.close()
+    if HydraConfig.initialized():
+        _write_results(cfg, module, spec, targets, results)
+    return results
 
 
-def _write_json(results: list[TargetResult], cfg: DictConfig) -> Path | None:
-    if not HydraConfig.initialized():
-        return None
-    path = Path(HydraConfig.get().runtime.output_dir) / "results.json"
-    rows = [{"target_return": r.target_return, **r.metrics(), "returns": r.returns.tolist()} for r in results]
-    path.write_text(json.dumps({"ckpt": str(cfg.get("ckpt")), "results": rows}, indent=1))
-    return path
+def _write_results(
+    cfg: DictConfig, module: Any, spec: RolloutSpec, targets: list[Target], results: list[TargetResult]
+) -> None:
+    """`<output dir>/results.json`: the evaluation at the checkpoint's step, in the training runs' schema."""
+    ckpt = str(cfg.get("ckpt"))
+    checkpoint = load_dt_checkpoint(ckpt)
+    run_config = module.hparams.get("run_config") or {}
+    experiment = cfg.get("experiment_name") or run_config.get("experiment_name")
+    step, epoch = int(checkpoint.get("global_step", 0)), int(checkpoint.get("epoch", 0))
+    entries = [eval_entry(r, step, epoch, t.written) for r, t in zip(results, targets, strict=True)]
+    write_evaluation(
+        Path(HydraConfig.get().runtime.output_dir) / FILENAME,
+        run_info(run_config, ckpt=ckpt, experiment=experiment),
+        dataset_info_from_spec(module.hparams.data_spec, spec.normalize),
+        entries,
+    )
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
@@ -87,9 +103,7 @@ def _write_json(results: list[TargetResult], cfg: DictConfig) -> Path | None:
 def _hydra_main(cfg: DictConfig) -> None:
     results = evaluate(cfg)
     print(format_table(results))
-    path = _write_json(results, cfg)
-    if path is not None:
-        print(f"results: {path}")
+    print(f"results: {Path(HydraConfig.get().runtime.output_dir) / FILENAME}")
 
 
 def main() -> None:

@@ -81,6 +81,20 @@ def dataset_info(returns: np.ndarray, num_steps: int, normalize: Any) -> dict[st
     }
 
 
+def dataset_info_from_spec(data_spec: dict[str, Any], normalize: Any) -> dict[str, Any]:
+    """The `dataset` block from a checkpoint's `data_spec` (its stored return statistics), for `dt.evaluate`."""
+    mean, best = data_spec.get("return_mean"), data_spec.get("return_max")
+    normalized = normalize(np.array([mean, best], dtype=np.float64)) if mean is not None and best is not None else None
+    return {
+        "num_episodes": data_spec.get("num_episodes"),
+        "num_steps": data_spec.get("num_steps"),
+        "return_mean": None if mean is None else float(mean),
+        "return_max": None if best is None else float(best),
+        "normalized_mean": float(normalized[0]) if normalized is not None else None,
+        "normalized_max": float(normalized[1]) if normalized is not None else None,
+    }
+
+
 def eval_entry(result: Any, step: int, epoch: int, target: str) -> dict[str, Any]:
     """One `evals` entry from a `rollout.TargetResult`."""
     returns = np.asarray(result.returns, dtype=np.float64)
@@ -139,10 +153,32 @@ class RunResults:
         run = run_info(run_config, experiment=hydra_experiment())
         return cls(Path(trainer.default_root_dir) / FILENAME, run, dataset)
 
-    def add(self, results: list[Any], step: int, epoch: int, ckpt: str | None = None) -> None:
-        """Append one evaluation (every target) and rewrite the file."""
+    def keep_previous(self, up_to_step: int) -> None:
+        """A resumed run keeps the entries its earlier part wrote, up to the step it resumed from."""
+        try:
+            previous = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return
+        if (
+            previous.get("schema") == SCHEMA
+            and previous.get("run", {}).get("run_name") == self.document["run"]["run_name"]
+        ):
+            self.document["evals"] = [e for e in previous.get("evals", []) if e["step"] <= up_to_step]
+
+    def add(
+        self, results: list[Any], step: int, epoch: int, ckpt: str | None = None, targets: list[str] | None = None
+    ) -> None:
+        """Append one evaluation (every target; `targets` as the user wrote them) and rewrite the file."""
+        written = targets or [target_name(r.target_return) for r in results]
         evals = self.document["evals"]
         evals[:] = [e for e in evals if e["step"] != step]  # a re-evaluation of the same weights replaces
-        evals += [eval_entry(r, step, epoch, target_name(r.target_return)) for r in results]
+        evals += [eval_entry(r, step, epoch, t) for r, t in zip(results, written, strict=True)]
         self.document["run"]["ckpt"] = ckpt
         write_json_atomic(self.path, self.document)
+
+
+def write_evaluation(
+    path: str | Path, run: dict[str, Any], dataset: dict[str, Any], entries: list[dict[str, Any]]
+) -> None:
+    """`dt.evaluate`'s results file: the same schema, kind "evaluate", one evaluation of one checkpoint."""
+    write_json_atomic(path, {"schema": SCHEMA, "kind": "evaluate", "run": run, "dataset": dataset, "evals": entries})

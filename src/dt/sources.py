@@ -112,6 +112,31 @@ def from_episode_list(
     )
 
 
+def concat(parts: list[Trajectories], names: list[str]) -> Trajectories:
+    """Several datasets' episodes as one (D4RL's medium-expert is medium + expert); all must share one env."""
+    env_ids = {part.env_id for part in parts}
+    if len(env_ids) > 1:
+        collected = ", ".join(f"{name} in {part.env_id}" for name, part in zip(names, parts, strict=True))
+        raise DTError(f"datasets from different envs cannot be trained as one ({collected}): pick ids of one env")
+    shapes = {(part.observations.shape[1:], part.actions.shape[1:], part.discrete, part.num_actions) for part in parts}
+    if len(shapes) > 1:
+        raise DTError(f"datasets {' + '.join(names)} differ in observation or action shapes: pick compatible ids")
+    offsets = np.cumsum([0] + [part.num_steps for part in parts])
+    refs = {(part.ref_min_score, part.ref_max_score) for part in parts}
+    ref_min, ref_max = refs.pop() if len(refs) == 1 else (None, None)  # differing: the env config's scores
+    return replace(
+        parts[0],
+        observations=np.concatenate([part.observations for part in parts]),
+        actions=np.concatenate([part.actions for part in parts]),
+        rewards=np.concatenate([part.rewards for part in parts]),
+        starts=np.concatenate(
+            [part.starts[:-1] + offset for part, offset in zip(parts, offsets, strict=False)] + [offsets[-1:]]
+        ),
+        ref_min_score=ref_min,
+        ref_max_score=ref_max,
+    )
+
+
 def minari_root() -> str:
     return os.environ.get("MINARI_DATASETS_PATH") or os.path.join(os.path.expanduser("~"), ".minari", "datasets")
 

@@ -1,0 +1,44 @@
+"""OmegaConf resolvers the configs use for run names and W&B groups (registered when `dt.config` is imported).
+
+- `${dt.dataset_tag:${.id},${.path}}`: a short, folder-safe dataset name from what is loaded:
+  `sb3/hopper/medium-v0` -> `medium`, two ids -> `medium+expert`, `/data/hopper_medium-v2.hdf5` -> `hopper_medium`.
+- `${dt.pct_tag:${dataset.pct_traj}}`: `-pct0.1` for %BC runs, empty when all data is used.
+- `${dt.sweep_group:${experiment_name},<fallback>}`: the W&B group; in a multirun the experiment's name and the
+  sweep folder, so each sweep is one group; in a single run the experiment's name, else the fallback.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+
+def dataset_tag(ids: Any, path: str | None = None) -> str:
+    if path:
+        return re.sub(r"-v\d+$", "", Path(path).stem)
+    if ids is None:
+        return "none"
+    ids = [ids] if isinstance(ids, str) else list(ids)
+    return "+".join(re.sub(r"-v\d+$", "", str(i).rstrip("/").rsplit("/", 1)[-1]) for i in ids)
+
+
+def pct_tag(pct_traj: float) -> str:
+    return "" if float(pct_traj) == 1.0 else f"-pct{float(pct_traj):g}"
+
+
+def sweep_group(experiment: str | None, fallback: str) -> str:
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        sweep = Path(HydraConfig.get().sweep.dir).name
+        return f"{experiment}-{sweep}" if experiment else sweep
+    return experiment or fallback
+
+
+def register() -> None:
+    for name, fn in (("dt.dataset_tag", dataset_tag), ("dt.pct_tag", pct_tag), ("dt.sweep_group", sweep_group)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
