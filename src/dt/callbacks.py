@@ -63,8 +63,10 @@ class RolloutEval(L.Callback):
         every_n_epochs: int = 1,
         seed: int = 0,
         precision: str = "auto",
+        action_selection: str = "sample",
     ) -> None:
         self.target_returns = target_returns
+        self.action_selection = action_selection
         self.episodes, self.vectorization = episodes, vectorization
         self.max_ep_len, self.env_id = max_ep_len, env_id
         self.every_n_epochs, self.seed, self.precision = every_n_epochs, seed, str(precision)
@@ -81,7 +83,7 @@ class RolloutEval(L.Callback):
             raise DTError(f"eval.every_n_epochs={self.every_n_epochs} must be a positive integer")
         uses_bf16(pl_module.device, self.precision)  # a DTError for an unknown precision, before training
         if self.envs is None:
-            self.spec = RolloutSpec.from_module(pl_module, self.max_ep_len, self.env_id)
+            self.spec = RolloutSpec.from_module(pl_module, self.max_ep_len, self.env_id, self.action_selection)
             self.envs = make_vector_env(make_env_fn(self.spec), self.episodes, self.vectorization)
             check_env(self.envs, self.spec)
         if getattr(trainer.datamodule, "trajectories", None) is not None:
@@ -138,14 +140,20 @@ def summary(results: list[TargetResult]) -> str:
     parts = []
     for r in results:
         normalized = f", normalized {r.normalized.mean():.1f}" if r.normalized is not None else ""
+        success = f", success {r.success_rate:.0%}" if r.success_rate is not None else ""
         parts.append(
-            f"target {target_name(r.target_return)}: return {r.returns.mean():.0f} ± {r.returns.std():.0f}"
-            f"{normalized}, length {r.lengths.mean():.0f}"
+            f"target {target_name(r.target_return)}: return {_number(r.returns.mean())} ± {_number(r.returns.std())}"
+            f"{normalized}{success}, length {r.lengths.mean():.0f}"
         )
     return "; ".join(parts)
 
 
-TABLE_COLUMNS = ["target", "return_mean", "return_std", "normalized_mean", "length_mean", "episodes"]
+def _number(x: float) -> str:
+    """Whole numbers for MuJoCo-sized returns, two decimals for small ones (Key-to-Door's 0/1)."""
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.2f}"
+
+
+TABLE_COLUMNS = ["target", "return_mean", "return_std", "normalized_mean", "length_mean", "success_rate", "episodes"]
 
 
 def table_rows(results: list[TargetResult]) -> list[list[Any]]:
@@ -156,6 +164,7 @@ def table_rows(results: list[TargetResult]) -> list[list[Any]]:
             float(r.returns.std()),
             float(r.normalized.mean()) if r.normalized is not None else None,
             float(r.lengths.mean()),
+            r.success_rate,
             len(r.returns),
         ]
         for r in results

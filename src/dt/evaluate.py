@@ -19,17 +19,16 @@ from dt.callbacks import evaluate_targets
 from dt.checkpointing import load_dt_checkpoint
 from dt.config import CONFIG_DIR
 from dt.errors import DTError, report_errors
+from dt.policy import PolicyModule, policy_class
 from dt.rollout import RolloutSpec, TargetResult, check_env, check_targets, format_table, make_env_fn, make_vector_env
 
 
-def load_module(ckpt: str | None, device: str = "cpu") -> Any:
-    """A DTModule from a checkpoint written by dt.train; DTError for a missing or foreign file."""
-    from dt.module import DTModule
-
+def load_module(ckpt: str | None, device: str = "cpu") -> PolicyModule:
+    """The policy (DTModule, BCModule) a dt.train checkpoint holds; DTError for a missing or foreign file."""
     if not ckpt:
         raise DTError("no checkpoint given: ckpt=outputs/<run>/checkpoints/last.ckpt")
-    load_dt_checkpoint(ckpt)
-    return DTModule.load_from_checkpoint(ckpt, map_location=device, weights_only=True)
+    cls = policy_class(load_dt_checkpoint(ckpt))
+    return cls.load_from_checkpoint(ckpt, map_location=device, weights_only=True)
 
 
 def resolve_settings(cfg: DictConfig, module: Any) -> dict[str, Any]:
@@ -44,6 +43,7 @@ def resolve_settings(cfg: DictConfig, module: Any) -> dict[str, Any]:
         "precision": "auto",
         "max_ep_len": None,
         "env_id": None,
+        "action_selection": "sample",
     }
     settings = {k: given.get(k) if given.get(k) is not None else trained.get(k, v) for k, v in defaults.items()}
     settings["target_returns"] = check_targets(settings["target_returns"])
@@ -58,7 +58,7 @@ def evaluate(cfg: DictConfig) -> list[TargetResult]:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     module = load_module(cfg.get("ckpt"), device)
     s = resolve_settings(cfg, module)
-    spec = RolloutSpec.from_module(module, s["max_ep_len"], s["env_id"])
+    spec = RolloutSpec.from_module(module, s["max_ep_len"], s["env_id"], s["action_selection"])
     envs = make_vector_env(make_env_fn(spec), int(s["episodes"]), s["vectorization"])
     try:
         check_env(envs, spec)

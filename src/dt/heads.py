@@ -1,4 +1,4 @@
-"""Action heads: what the model's outputs mean, their training loss and the action taken at evaluation."""
+"""Action heads: what the model's outputs mean, their training loss and metrics, and the action taken."""
 
 from __future__ import annotations
 
@@ -21,12 +21,17 @@ class ContinuousHead:
         absolute = (self(outputs) - actions).abs().mean(dim=-1)  # (B, T)
         return (absolute * mask).sum() / mask.sum()
 
-    def act(self, outputs: torch.Tensor) -> torch.Tensor:
+    def metrics(self, outputs: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Logged as `train/<name>`."""
+        return {"action_error": self.error(outputs, actions, mask)}
+
+    def act(self, outputs: torch.Tensor, uniform: torch.Tensor | None = None) -> torch.Tensor:
+        """The action itself; `uniform` (for sampling discrete actions) does not apply."""
         return self(outputs)
 
 
 class DiscreteHead:
-    """Logits over actions with a masked cross-entropy loss; acts greedily."""
+    """Logits over actions with a masked cross-entropy loss; acts greedily, or samples given uniform draws."""
 
     def __call__(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs
@@ -40,8 +45,21 @@ class DiscreteHead:
         wrong = (outputs.argmax(dim=-1) != actions).float()  # (B, T)
         return (wrong * mask).sum() / mask.sum()
 
-    def act(self, outputs: torch.Tensor) -> torch.Tensor:
-        return outputs.argmax(dim=-1)
+    def metrics(self, outputs: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Logged as `train/<name>`: the greedy action's agreement with the dataset's."""
+        return {"accuracy": 1.0 - self.error(outputs, actions, mask)}
+
+    def act(self, outputs: torch.Tensor, uniform: torch.Tensor | None = None) -> torch.Tensor:
+        """argmax of the logits (B, n) -> (B,); with `uniform` (B,) in [0, 1), a sample from their softmax.
+
+        Sampling by inverse CDF from draws the caller makes keeps the randomness outside the model: each
+        episode of a rollout owns its random stream, so batched and one-at-a-time rollouts sample alike.
+        """
+        if uniform is None:
+            return outputs.argmax(dim=-1)
+        cdf = outputs.float().softmax(dim=-1).cumsum(dim=-1)  # (B, n)
+        index = torch.searchsorted(cdf, uniform.to(cdf)[:, None] * cdf[:, -1:], right=True)  # (B, 1): first cdf > u
+        return index[:, 0].clamp_(max=outputs.shape[-1] - 1)
 
 
 def make_head(discrete: bool) -> ContinuousHead | DiscreteHead:

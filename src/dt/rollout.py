@@ -18,11 +18,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from dt.envs import make_env
+from dt.envs import check_action_space, make_env
 from dt.errors import DTError
 
-# (returns_to_go (B, T) raw, states (B, T, S) raw, actions (B, T, A), timesteps (B, T)) -> actions (B, A)
-Policy = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# (returns_to_go (B, T) raw, states (B, T, S) raw, actions (B, T, A) or (B, T), timesteps (B, T)) -> actions
+# (B, A) or (B,); called with `uniform=` (B,) draws in [0, 1) as well when discrete actions are sampled.
+Policy = Callable[..., torch.Tensor]
+
+ACTION_SELECTIONS = ("sample", "argmax")
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,26 @@ class RolloutSpec:
     ref_min_score: float | None = None
     ref_max_score: float | None = None
     env_factory: str | None = None  # dotted path of the env config's factory; None: gym.make
+    action_selection: str = "argmax"  # discrete actions: "sample" from the softmax or take the "argmax"
+    success_return: float | None = None  # an episode whose return reaches this counts as a success
+
+    def __post_init__(self) -> None:
+        if self.action_selection not in ACTION_SELECTIONS:
+            choices = ", ".join(ACTION_SELECTIONS)
+            raise DTError(f"eval.action_selection={self.action_selection} must be one of {choices}")
+
+    @property
+    def samples(self) -> bool:
+        return self.discrete and self.action_selection == "sample"
 
     @classmethod
-    def from_module(cls, module: Any, max_ep_len: int | None = None, env_id: str | None = None) -> RolloutSpec:
+    def from_module(
+        cls,
+        module: Any,
+        max_ep_len: int | None = None,
+        env_id: str | None = None,
+        action_selection: str = "argmax",
+    ) -> RolloutSpec:
         """Settings of a DTModule: env and reference scores from its dataset first, else its env config."""
         hp = module.hparams
         data_spec = hp["data_spec"]
@@ -69,6 +89,8 @@ class RolloutSpec:
             ref_min_score=ref_min,
             ref_max_score=ref_max,
             env_factory=env_cfg.get("factory"),
+            action_selection=str(action_selection),
+            success_return=env_cfg.get("success_return"),
         )
 
     def normalize(self, returns: np.ndarray) -> np.ndarray | None:
@@ -84,6 +106,14 @@ class TargetResult:
     returns: np.ndarray  # (N,) undiscounted episode returns
     lengths: np.ndarray  # (N,) episode lengths
     normalized: np.ndarray | None  # (N,) normalized returns, None without reference scores
+    success_return: float | None = None  # the env config's success threshold, if it has one
+
+    @property
+    def success_rate(self) -> float | None:
+        """Fraction of episodes whose return reaches `success_return`; None when the env defines none."""
+        if self.success_return is None:
+            return None
+        return float((self.returns >= self.success_return).mean())
 
     def metrics(self, prefix: str = "eval") -> dict[str, float]:
         """`<prefix>/target_<R>/return_mean` etc., R written as an integer when it is one."""
@@ -95,6 +125,8 @@ class TargetResult:
         }
         if self.normalized is not None:
             metrics[f"{name}/normalized_mean"] = float(self.normalized.mean())
+        if self.success_rate is not None:
+            metrics[f"{name}/success_rate"] = self.success_rate
         return metrics
 
 
@@ -140,12 +172,12 @@ def check_env(env: gym.Env | gym.vector.VectorEnv, spec: RolloutSpec) -> None:
     is_vector = isinstance(env, gym.vector.VectorEnv)
     obs_space = env.single_observation_space if is_vector else env.observation_space
     act_space = env.single_action_space if is_vector else env.action_space
-    act_dim = int(act_space.n) if spec.discrete else int(np.prod(act_space.shape))
-    if obs_space.shape != (spec.state_dim,) or act_dim != spec.act_dim:
+    if obs_space.shape != (spec.state_dim,):
         raise DTError(
-            f"env {spec.env_id} has observations {obs_space.shape} and {act_dim} action dims but the model expects "
-            f"({spec.state_dim},) and {spec.act_dim}: set eval.env_id to the dataset's environment"
+            f"env {spec.env_id} has observations {obs_space.shape} but the model expects ({spec.state_dim},): "
+            "set eval.env_id to the dataset's environment"
         )
+    check_action_space(act_space, spec.discrete, spec.act_dim, "the model")
 
 
 PRECISIONS = ("auto", "32", "bf16")
@@ -168,9 +200,16 @@ def module_policy(module: torch.nn.Module, precision: str = "auto") -> Policy:
     device = module.device
     bf16 = uses_bf16(device, str(precision))
 
-    def act(rtg: torch.Tensor, states: torch.Tensor, actions: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    def act(
+        rtg: torch.Tensor,
+        states: torch.Tensor,
+        actions: torch.Tensor,
+        timesteps: torch.Tensor,
+        uniform: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        sampling = {} if uniform is None else {"uniform": uniform}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            action = module.predict_action(rtg, states, actions, timesteps)
+            action = module.predict_action(rtg, states, actions, timesteps, **sampling)
         return action.float() if action.is_floating_point() else action
 
     return act
@@ -184,6 +223,24 @@ def _initial_noise(spec: RolloutSpec, seed: int, num_episodes: int) -> np.ndarra
         np.random.default_rng([seed, i]).normal(0.0, spec.init_state_noise, spec.state_dim) for i in range(num_episodes)
     ]
     return np.stack(draws)
+
+
+def _sampling_streams(spec: RolloutSpec, seed: int, num_episodes: int) -> list[np.random.Generator] | None:
+    """One random stream per episode, from (seed, episode), for sampling discrete actions; None for argmax.
+
+    Per episode, not per batch: episode i draws the same numbers whichever episodes run beside it.
+    """
+    if not spec.samples:
+        return None
+    return [np.random.default_rng([seed, i, 1]) for i in range(num_episodes)]  # 1: apart from the noise's stream
+
+
+def _act(policy: Policy, streams: list[np.random.Generator] | None, episodes: np.ndarray, *inputs: torch.Tensor):
+    """The policy's actions for a batch of episodes; with `streams`, one uniform draw each from its own stream."""
+    if streams is None:
+        return policy(*inputs)
+    uniform = torch.tensor([streams[i].random() for i in episodes], dtype=torch.float64, device=inputs[0].device)
+    return policy(*inputs, uniform=uniform)
 
 
 def _action_buffer(spec: RolloutSpec, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
@@ -228,6 +285,7 @@ def rollout_batched(
     N, L, K = envs.num_envs, spec.max_ep_len, spec.context_len
     obs, _ = envs.reset(seed=seed)
     noise = _initial_noise(spec, seed, N)
+    streams = _sampling_streams(spec, seed, N)
     if noise is not None:
         obs = obs + noise
     states = torch.zeros((N, L, spec.state_dim), dtype=torch.float32, device=device)
@@ -246,7 +304,10 @@ def rollout_batched(
     )
     for t in range(L):
         lo = max(0, t + 1 - K)
-        step_actions = policy(
+        step_actions = _act(
+            policy,
+            streams,
+            alive,
             rtg[alive_t, lo : t + 1],
             states[alive_t, lo : t + 1],
             actions[alive_t, lo : t + 1],
@@ -267,7 +328,7 @@ def rollout_batched(
         if not spec.delayed:
             step_rtg = step_rtg - torch.as_tensor(reward, dtype=torch.float32, device=device)
         rtg[alive_t, t + 1] = step_rtg
-    return TargetResult(target_return, returns, lengths, spec.normalize(returns))
+    return TargetResult(target_return, returns, lengths, spec.normalize(returns), spec.success_return)
 
 
 @torch.inference_mode()
@@ -287,6 +348,7 @@ def rollout_sequential(
     device = torch.device(device)
     K = spec.context_len
     noise = _initial_noise(spec, seed, num_episodes)
+    streams = _sampling_streams(spec, seed, num_episodes)
     returns = np.zeros(num_episodes, dtype=np.float64)
     lengths = np.zeros(num_episodes, dtype=np.int64)
     for i in range(num_episodes):
@@ -299,9 +361,10 @@ def rollout_sequential(
         timesteps = torch.zeros(1, dtype=torch.long, device=device)  # (t + 1,)
         for t in range(spec.max_ep_len):
             actions = torch.cat([actions, _action_buffer(spec, (1,), device)])  # placeholder for a_t
-            action = policy(rtg[None, -K:], states[None, -K:], actions[None, -K:], timesteps[None, -K:])[0]
+            inputs = (rtg[None, -K:], states[None, -K:], actions[None, -K:], timesteps[None, -K:])
+            action = _act(policy, streams, np.array([i]), *inputs)[0]
             actions[-1] = action
-            obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
+            obs, reward, terminated, truncated, _ = env.step(action.item() if spec.discrete else action.cpu().numpy())
             returns[i] += reward
             lengths[i] += 1
             if terminated or truncated:
@@ -312,17 +375,21 @@ def rollout_sequential(
                 step_rtg = step_rtg - torch.tensor([reward], dtype=torch.float32, device=device)
             rtg = torch.cat([rtg, step_rtg])
             timesteps = torch.cat([timesteps, timesteps.new_full((1,), min(t + 1, spec.timestep_limit - 1))])
-    return TargetResult(target_return, returns, lengths, spec.normalize(returns))
+    return TargetResult(target_return, returns, lengths, spec.normalize(returns), spec.success_return)
 
 
 def format_table(results: list[TargetResult]) -> str:
     """Target vs achieved, one row per target."""
+    with_success = any(r.success_rate is not None for r in results)
     header = f"{'target':>10} {'return mean':>12} {'std':>9} {'normalized':>10} {'length':>8} {'episodes':>8}"
+    header += f" {'success':>8}" if with_success else ""
     rows = [header, "-" * len(header)]
     for r in results:
         normalized = f"{r.normalized.mean():10.1f}" if r.normalized is not None else f"{'n/a':>10}"
+        success = f" {r.success_rate:8.1%}" if r.success_rate is not None else f" {'n/a':>8}"
+        success = success if with_success else ""
         rows.append(
             f"{target_name(r.target_return):>10} {r.returns.mean():12.1f} {r.returns.std():9.1f} {normalized} "
-            f"{r.lengths.mean():8.1f} {len(r.returns):8d}"
+            f"{r.lengths.mean():8.1f} {len(r.returns):8d}{success}"
         )
     return "\n".join(rows)

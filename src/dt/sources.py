@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 from dt.errors import DTError
@@ -26,6 +27,7 @@ class Trajectories:
     env_id: str | None = None
     ref_min_score: float | None = None
     ref_max_score: float | None = None
+    num_actions: int | None = None  # size of a discrete action space, when the source records it
 
     @property
     def num_steps(self) -> int:
@@ -136,6 +138,7 @@ def load_minari(dataset_id: str, download: bool = True) -> Trajectories:
         rewards.append(episode.rewards)
     metadata = dataset.storage.metadata
     env_spec = dataset.spec.env_spec
+    action_space = dataset.spec.action_space
     return from_episode_list(
         observations,
         actions,
@@ -143,6 +146,7 @@ def load_minari(dataset_id: str, download: bool = True) -> Trajectories:
         env_id=env_spec.id if env_spec is not None else None,
         ref_min_score=metadata.get("ref_min_score"),
         ref_max_score=metadata.get("ref_max_score"),
+        num_actions=int(action_space.n) if isinstance(action_space, gym.spaces.Discrete) else None,
     )
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import hydra
 import lightning as L
-import numpy as np
 from hydra.errors import InstantiationException
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -15,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from dt.checkpointing import WANDB_ID_KEY, load_dt_checkpoint, resolve_ckpt_path
 from dt.cli import check_group_choices, check_output_dir
 from dt.config import CONFIG_DIR
-from dt.envs import make_env
+from dt.envs import action_size, check_action_space, make_env
 from dt.errors import DTError, report_errors, user_error
 
 
@@ -46,8 +45,12 @@ def continue_wandb_run(cfg: DictConfig, ckpt_path: str) -> None:
             cfg.logger.wandb.id = run_id
 
 
-def check_dataset_env(spec: dict, env_cfg: DictConfig) -> None:
-    """The dataset must come from the configured env, with its observation and action sizes."""
+def check_dataset_env(spec: dict, env_cfg: DictConfig) -> dict:
+    """The dataset must come from the configured env, with its observation and action sizes.
+
+    Returns the data spec to build the model from: a discrete dataset's action count is the env's `n`
+    (a dataset may never take the highest actions; `max + 1` would then undercount them).
+    """
     if spec["env_id"] and spec["env_id"] != env_cfg.id:
         raise DTError(
             f"the dataset was collected in {spec['env_id']} but env={env_cfg.name} is {env_cfg.id}: pick its env"
@@ -55,12 +58,16 @@ def check_dataset_env(spec: dict, env_cfg: DictConfig) -> None:
     env = make_env(env_cfg.id, factory=env_cfg.get("factory"))
     obs_shape, act_space = env.observation_space.shape, env.action_space
     env.close()
-    act_dim = int(act_space.n) if spec["discrete"] else int(np.prod(act_space.shape))
-    if obs_shape != (spec["state_dim"],) or act_dim != spec["act_dim"]:
+    if obs_shape != (spec["state_dim"],):
         raise DTError(
-            f"dataset has {spec['state_dim']}-dim observations and {spec['act_dim']} action dims, "
-            f"env {env_cfg.id} has {obs_shape} and {act_dim}: pick the dataset's env"
+            f"dataset has {spec['state_dim']}-dim observations, env {env_cfg.id} has {obs_shape}: "
+            "pick the dataset's env"
         )
+    env_discrete, env_size = action_size(act_space)
+    if spec["discrete"] and env_discrete and spec["act_dim"] <= env_size:
+        spec = {**spec, "act_dim": env_size}
+    check_action_space(act_space, spec["discrete"], spec["act_dim"], "the dataset")
+    return spec
 
 
 def train(cfg: DictConfig) -> L.Trainer:
@@ -71,10 +78,10 @@ def train(cfg: DictConfig) -> L.Trainer:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    check_dataset_env(datamodule.spec, cfg.env)
+    data_spec = check_dataset_env(datamodule.spec, cfg.env)
     module = instantiate(
         cfg.model,
-        data_spec=datamodule.spec,
+        data_spec=data_spec,
         run_config=OmegaConf.to_container(cfg, resolve=True),
         _recursive_=False,  # run_config holds `_target_` nodes to store, not to build
         _convert_="all",

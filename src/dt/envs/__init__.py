@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Callable
 
 import gymnasium as gym
+import numpy as np
 
 from dt.errors import DTError
 
@@ -29,6 +30,29 @@ def resolve_factory(factory: str | None) -> Callable[..., gym.Env]:
         return getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError, ValueError) as err:
         raise DTError(f"env.factory={factory} is not an importable function: check the env config") from err
+
+
+def action_size(space: gym.Space) -> tuple[bool, int]:
+    """(discrete, size) of an action space: (True, n) for `Discrete`, (False, dims) for `Box`."""
+    if isinstance(space, gym.spaces.Discrete):
+        return True, int(space.n)
+    if isinstance(space, gym.spaces.Box):
+        return False, int(np.prod(space.shape))
+    raise DTError(f"action space {space} is not supported: dt handles Discrete and Box actions")
+
+
+def check_action_space(space: gym.Space, discrete: bool, act_dim: int, where: str) -> None:
+    """The env's actions must be the data's (or the model's) kind and size; one line saying which differs."""
+    env_discrete, env_size = action_size(space)
+    kind = {True: "discrete", False: "continuous"}
+    if env_discrete != discrete:
+        raise DTError(
+            f"{where} has {kind[discrete]} actions but the env's are {kind[env_discrete]} ({space}): "
+            "pick an env and dataset with the same kind of actions"
+        )
+    if env_size != act_dim:
+        unit = "actions" if discrete else "action dims"
+        raise DTError(f"{where} has {act_dim} {unit} but the env has {env_size} ({space}): pick the matching env")
 
 
 def make_env(env_id: str, max_episode_steps: int | None = None, factory: str | None = None) -> gym.Env:

@@ -1,0 +1,206 @@
+"""Discrete actions end to end: the head, CE training through dt.train, rollouts that sample alike, errors."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from dt.errors import DTError
+from dt.evaluate import evaluate
+from dt.heads import DiscreteHead
+from dt.module import DTModule
+from dt.rollout import (
+    RolloutSpec,
+    check_env,
+    make_env_fn,
+    make_vector_env,
+    module_policy,
+    rollout_batched,
+    rollout_sequential,
+)
+from dt.train import check_dataset_env, train
+from tests.conftest import compose_config
+from tests.test_evaluate import compose_eval
+
+CARTPOLE_ID = "test/cartpole/tiny-v0"
+# CartPole-v1 as a small env config (no conf/env file: the tests need no more than this).
+CARTPOLE_ENV = [
+    "env.name=cartpole",
+    "env.id=CartPole-v1",
+    "env.max_ep_len=30",
+    "env.target_returns=[30]",
+    "env.return_scale=10",
+    "env.ref_min_score=null",
+    "env.ref_max_score=null",
+    "+env.success_return=25",
+]
+TRAIN = [
+    f"dataset.id={CARTPOLE_ID}",
+    "dataset.download=false",
+    "logger=csv",
+    "model.net.embed_dim=32",
+    "model.net.n_layer=1",
+    "K=4",
+    "data.batch_size=8",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=6",
+    "trainer.log_every_n_steps=1",
+    "eval.episodes=3",
+]
+
+
+def make_cartpole_dataset(root: Path, num_episodes: int = 10, max_len: int = 30, seed: int = 0) -> None:
+    """Uniformly random CartPole-v1 episodes as a Minari dataset (Discrete(2) actions)."""
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    env = gym.make("CartPole-v1", max_episode_steps=max_len)
+    env.action_space.seed(seed)
+    buffers = []
+    for episode in range(num_episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        observations, actions, rewards, terms, truncs = [obs], [], [], [], []
+        while True:
+            action = env.action_space.sample()
+            obs, reward, term, trunc, _ = env.step(action)
+            observations.append(obs)
+            actions.append(action)
+            rewards.append(float(reward))
+            terms.append(term)
+            truncs.append(trunc)
+            if term or trunc:
+                break
+        buffers.append(
+            EpisodeBuffer(
+                id=episode,
+                observations=np.stack(observations),
+                actions=np.array(actions, dtype=np.int64),
+                rewards=np.array(rewards),
+                terminations=np.array(terms),
+                truncations=np.array(truncs),
+            )
+        )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(root))
+        minari.create_dataset_from_buffers(
+            CARTPOLE_ID,
+            buffers,
+            env=env.spec,
+            eval_env="CartPole-v1",
+            algorithm_name="random",
+            author="dt tests",
+            author_email="tests@example.invalid",
+            code_permalink="https://example.invalid/dt",
+            description="tiny random-policy CartPole-v1 dataset made by the dt test suite",
+        )
+
+
+@pytest.fixture(scope="module")
+def cartpole_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("minari")
+    make_cartpole_dataset(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(cartpole_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(cartpole_root))
+        return train(compose_config([*CARTPOLE_ENV, *TRAIN], output_dir=out)), out
+
+
+def test_discrete_head_argmax_and_inverse_cdf_sampling() -> None:
+    head = DiscreteHead()
+    logits = torch.log(torch.tensor([[0.25, 0.75, 0.0], [0.5, 0.0, 0.5]]))  # (2, 3)
+    assert head.act(logits).tolist() == [1, 0]
+    assert head.act(logits, torch.tensor([0.2, 0.2])).tolist() == [0, 0]
+    assert head.act(logits, torch.tensor([0.3, 0.6])).tolist() == [1, 2]  # a zero-probability action is never drawn
+    assert head.act(logits, torch.tensor([0.9999, 0.0])).tolist() == [1, 0]
+    draws = head.act(logits[:1].expand(4000, -1), torch.rand(4000, generator=torch.Generator().manual_seed(0)))
+    assert abs((draws == 1).float().mean().item() - 0.75) < 0.03
+
+
+def test_cross_entropy_training_logs_accuracy_and_acts_with_indices(trained) -> None:
+    trainer, out = trained
+    assert trainer.global_step == 6
+    with open(out / "csv" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    accuracy = [float(r["train/accuracy"]) for r in rows if r.get("train/accuracy")]
+    assert accuracy and all(0.0 <= a <= 1.0 for a in accuracy)
+    assert "train/action_error" not in rows[0]
+    success = [float(r["eval/target_30/success_rate"]) for r in rows if r.get("eval/target_30/success_rate")]
+    assert len(success) == 1 and 0.0 <= success[0] <= 1.0
+    module = DTModule.load_from_checkpoint(out / "checkpoints" / "last.ckpt")
+    assert module.hparams.data_spec["discrete"] and module.hparams.data_spec["act_dim"] == 2
+    actions = module.predict_action(
+        torch.zeros(3, 2), torch.zeros(3, 2, 4), torch.zeros(3, 2, dtype=torch.long), torch.zeros(3, 2).long()
+    )
+    assert actions.dtype == torch.long and actions.shape == (3,)
+
+
+@pytest.mark.parametrize("selection", ["sample", "argmax"])
+def test_discrete_batched_equals_sequential(trained, selection: str) -> None:
+    module = DTModule.load_from_checkpoint(trained[1] / "checkpoints" / "last.ckpt").eval()
+    spec = RolloutSpec.from_module(module, action_selection=selection)
+    policy = module_policy(module, precision="32")
+    episodes = 5
+    envs = make_vector_env(make_env_fn(spec), episodes)
+    batched = rollout_batched(policy, envs, spec, 30.0, seed=3)
+    sequential = rollout_sequential(policy, make_env_fn(spec)(), spec, 30.0, seed=3, num_episodes=episodes)
+    np.testing.assert_array_equal(batched.lengths, sequential.lengths)
+    np.testing.assert_array_equal(batched.returns, sequential.returns)
+    assert batched.lengths.max() > spec.context_len  # the window slid
+    again = rollout_batched(policy, envs, spec, 30.0, seed=3)
+    np.testing.assert_array_equal(again.lengths, batched.lengths)
+    assert batched.success_rate == float((batched.returns >= 25).mean())
+
+
+def test_sampling_follows_the_policy_and_the_seed() -> None:
+    """A policy that always prefers action 1 with p=0.9: sampled episodes differ by seed, argmax never samples."""
+
+    class Biased:
+        def __call__(self, rtg, states, actions, timesteps, uniform=None):
+            logits = torch.log(torch.tensor([0.1, 0.9])).expand(len(rtg), -1)
+            return DiscreteHead().act(logits, uniform)
+
+    spec = RolloutSpec("CartPole-v1", 4, 2, True, context_len=3, max_ep_len=30, timestep_limit=30)
+    envs = make_vector_env(make_env_fn(spec), 8)
+    greedy = rollout_batched(Biased(), envs, spec, 30.0, seed=0)
+    sampled = [rollout_batched(Biased(), envs, replace(spec, action_selection="sample"), 30.0, seed=s) for s in (0, 1)]
+    assert len(set(greedy.lengths.tolist())) <= 3  # always pushing right: the pole falls within a few steps
+    assert not np.array_equal(sampled[0].lengths, sampled[1].lengths)
+
+
+def test_evaluate_carries_action_selection_and_success_rate(trained) -> None:
+    ckpt = trained[1] / "checkpoints" / "last.ckpt"
+    results = evaluate(compose_eval([f"ckpt={ckpt}", "device=cpu", "eval.action_selection=argmax"]))
+    assert results[0].success_rate is not None and "eval/target_30/success_rate" in results[0].metrics()
+    with pytest.raises(DTError, match="eval.action_selection=best must be one of sample, argmax"):
+        evaluate(compose_eval([f"ckpt={ckpt}", "eval.action_selection=best"]))
+
+
+def test_discrete_and_continuous_mismatches_are_one_line_errors() -> None:
+    from omegaconf import OmegaConf
+
+    discrete = {"env_id": None, "state_dim": 11, "act_dim": 3, "discrete": True}
+    hopper = OmegaConf.create({"name": "hopper", "id": "Hopper-v5"})
+    with pytest.raises(DTError, match="the dataset has discrete actions but the env's are continuous"):
+        check_dataset_env(discrete, hopper)
+    continuous = {"env_id": None, "state_dim": 4, "act_dim": 2, "discrete": False}
+    cartpole = OmegaConf.create({"name": "cartpole", "id": "CartPole-v1"})
+    with pytest.raises(DTError, match="the dataset has continuous actions but the env's are discrete"):
+        check_dataset_env(continuous, cartpole)
+    # An HDF5 file's action count is max + 1: widened to the env's n, never beyond it.
+    assert check_dataset_env({**continuous, "discrete": True, "act_dim": 1}, cartpole)["act_dim"] == 2
+    with pytest.raises(DTError, match="the dataset has 5 actions but the env has 2"):
+        check_dataset_env({**continuous, "discrete": True, "act_dim": 5}, cartpole)
+    spec = RolloutSpec("CartPole-v1", 4, 2, False, context_len=3, max_ep_len=30, timestep_limit=30)
+    with pytest.raises(DTError, match="the model has continuous actions but the env's are discrete"):
+        check_env(make_env_fn(spec)(), spec)
