@@ -80,10 +80,9 @@ def dataset_info(returns: np.ndarray, num_steps: int, normalize: Any) -> dict[st
     }
 
 
-def eval_entry(result: Any, step: int, epoch: int, target: str, success_return: float | None = None) -> dict[str, Any]:
+def eval_entry(result: Any, step: int, epoch: int, target: str) -> dict[str, Any]:
     """One `evals` entry from a `rollout.TargetResult`."""
     returns = np.asarray(result.returns, dtype=np.float64)
-    success = float((returns >= success_return).mean()) if success_return is not None else None
     return {
         "step": int(step),
         "epoch": int(epoch),
@@ -93,7 +92,7 @@ def eval_entry(result: Any, step: int, epoch: int, target: str, success_return: 
         "return_std": float(returns.std()),
         "normalized_mean": float(result.normalized.mean()) if result.normalized is not None else None,
         "length_mean": float(np.mean(result.lengths)),
-        "success_rate": success,
+        "success_rate": result.success_rate,  # None unless the env config sets `success_return`
         "episodes": len(returns),
         "returns": returns.tolist(),
     }
@@ -126,9 +125,8 @@ def hydra_experiment() -> str | None:
 class RunResults:
     """A training run's results file: rewritten with every evaluation (see `callbacks.RolloutEval`)."""
 
-    def __init__(self, path: str | Path, run: dict[str, Any], dataset: dict[str, Any], success_return: Any) -> None:
+    def __init__(self, path: str | Path, run: dict[str, Any], dataset: dict[str, Any]) -> None:
         self.path = Path(path)
-        self.success_return = float(success_return) if success_return is not None else None
         self.document: dict[str, Any] = {"schema": SCHEMA, "kind": "train", "run": run, "dataset": dataset, "evals": []}
 
     @classmethod
@@ -137,15 +135,14 @@ class RunResults:
         run_config = pl_module.hparams.get("run_config") or {}
         traj = trainer.datamodule.trajectories
         dataset = dataset_info(traj.returns, traj.num_steps, spec.normalize)
-        success_return = (run_config.get("env") or {}).get("success_return")
         run = run_info(run_config, experiment=hydra_experiment())
-        return cls(Path(trainer.default_root_dir) / FILENAME, run, dataset, success_return)
+        return cls(Path(trainer.default_root_dir) / FILENAME, run, dataset)
 
     def add(self, results: list[Any], step: int, epoch: int, ckpt: str | None = None) -> None:
         """Append one evaluation (every target) and rewrite the file."""
         evals = self.document["evals"]
         evals[:] = [e for e in evals if e["step"] != step]  # a re-evaluation of the same weights replaces
-        evals += [eval_entry(r, step, epoch, target_label(r.target_return), self.success_return) for r in results]
+        evals += [eval_entry(r, step, epoch, target_label(r.target_return)) for r in results]
         self.document["run"]["ckpt"] = ckpt
         write_json_atomic(self.path, self.document)
 
