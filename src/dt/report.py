@@ -129,7 +129,13 @@ def experiment_table(documents: list[Document]) -> str:
     for t in targets:
         header += [f"target {t}: last", "best"] + (["success (last)"] if has_success else [])
     header += ["seeds", "paper (D4RL)"] if paper else ["seeds"]
-    lines = [f"Score: {score}, mean ± std over seeds.", "", "| " + " | ".join(header) + " |"]
+    lines = [
+        f"Score: {score}, mean ± std over seeds.",
+        "",
+        *dataset_lines(documents),
+        "",
+        "| " + " | ".join(header) + " |",
+    ]
     lines.append("|" + "---|" * len(header))
     for row in sorted(rows, key=lambda r: tuple(str(x) for x in r)):
         env, dataset, mode, model, k, pct, kind = row
@@ -145,6 +151,21 @@ def experiment_table(documents: list[Document]) -> str:
             cells.append(paper.get(row, ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def dataset_lines(documents: list[Document]) -> list[str]:
+    """One line per dataset: size, mean and best return (normalized when it can be)."""
+    lines = {}
+    for document in documents:
+        d, name = document["dataset"], document["run"].get("dataset")
+        normalized = ""
+        if d.get("normalized_mean") is not None:
+            normalized = f" (normalized {d['normalized_mean']:.1f} / {d['normalized_max']:.1f})"
+        lines[name] = (
+            f"- dataset `{name}`: {d['num_episodes']} episodes, {d['num_steps']} steps, return mean "
+            f"{d['return_mean']:.1f} / best {d['return_max']:.1f}{normalized}"
+        )
+    return [lines[name] for name in sorted(lines, key=str)]
 
 
 def slug(name: str) -> str:
