@@ -93,7 +93,9 @@ def test_report_table_last_best_and_seeds(runs: Path) -> None:
     path, tables, plots = write_report([runs])
     assert path == runs / "report.md" and len(tables) == 1
     table = tables[0]
-    assert "target 3600: last" in table.splitlines()[4]  # highest target first, after the title lines
+    header = next(line for line in table.splitlines() if line.startswith("| env"))
+    assert header.index("target 3600: last") < header.index("target 1800: last")  # highest target first
+    assert "- dataset `sb3/hopper/medium-v0`: 10 episodes, 1000 steps, return mean 400.0 / best 900.0" in table
     dt = table_row(table, "dt")
     # env, dataset, mode, model, K, kept | 3600 last, best | 1800 last, best | seeds | paper
     assert dt[6] == "62.0 ± 2.0"  # last: mean(60, 64), population std
