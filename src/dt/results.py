@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from dt.errors import DTError
+from dt.rollout import target_name
 
 SCHEMA = 1
 FILENAME = "results.json"
@@ -92,7 +93,7 @@ def eval_entry(result: Any, step: int, epoch: int, target: str) -> dict[str, Any
         "return_std": float(returns.std()),
         "normalized_mean": float(result.normalized.mean()) if result.normalized is not None else None,
         "length_mean": float(np.mean(result.lengths)),
-        "success_rate": result.success_rate,  # None unless the env config sets `success_return`
+        "success_rate": result.success_rate,
         "episodes": len(returns),
         "returns": returns.tolist(),
     }
@@ -142,10 +143,6 @@ class RunResults:
         """Append one evaluation (every target) and rewrite the file."""
         evals = self.document["evals"]
         evals[:] = [e for e in evals if e["step"] != step]  # a re-evaluation of the same weights replaces
-        evals += [eval_entry(r, step, epoch, target_label(r.target_return)) for r in results]
+        evals += [eval_entry(r, step, epoch, target_name(r.target_return)) for r in results]
         self.document["run"]["ckpt"] = ckpt
         write_json_atomic(self.path, self.document)
-
-
-def target_label(target: float) -> str:
-    return str(int(target)) if float(target).is_integer() else str(target)
