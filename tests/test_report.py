@@ -115,12 +115,16 @@ def test_report_groups_by_experiment_and_shows_success(tmp_path: Path) -> None:
     write_doc(tmp_path / "a", results_doc("dt", 0, evals_at(100, {"1": 10}, success=0.5), experiment="keys"))
     write_doc(tmp_path / "b", results_doc("dt", 1, evals_at(100, {"1": 20}, success=1.0), experiment="keys"))
     write_doc(tmp_path / "c", results_doc("dt", 0, evals_at(100, {"3600": 10}), experiment=None, K=5))
+    other = results_doc("dt", 0, evals_at(100, {"3600": 10}) + evals_at(200, {"3600": 20}), experiment=None)
+    other["run"]["dataset"] = "sb3/hopper/replay-v0"  # a second plot panel
+    write_doc(tmp_path / "d", other)
     out = tmp_path / "report"
     _, tables, plots = write_report([tmp_path], out)
     assert [t.splitlines()[0] for t in tables] == ["## keys", "## runs"]
     assert "success (last)" in tables[0] and table_row(tables[0], "dt")[8] == "0.75"
     assert "success" not in tables[1]
-    assert "paper" not in tables[1]  # K=5: the paper trained K=20
+    assert table_row(tables[1], "dt")[-1] == ""  # K=5: the paper trained K=20
+    assert "82.7 (Table 2)" in tables[1]  # replay-v0 stands in for D4RL medium-replay
     assert len(plots) == 4 and all(p.parent == out for p in plots)
 
 

@@ -82,8 +82,8 @@ def learning_curves(
             seeds = max(len(v) for v in by_step.values())
             # one colour family per label, darker for higher targets
             color = shade(names.index(name), targets.index(target), len(targets))
-            label = f"{name}, target {target} (n={seeds})"
-            ax.plot(steps, mean, marker="o", markersize=3, color=color, label=label)
+            legend = f"{name}, target {target} (n={seeds})"
+            ax.plot(steps, mean, marker="o", markersize=3, color=color, label=legend)
             ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15)
         ax.set_xlabel("training step")
         ax.set_ylabel("normalized score" if key == "normalized_mean" else "return")
