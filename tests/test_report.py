@@ -143,11 +143,16 @@ def test_report_empty_folder_is_one_line_error(tmp_path: Path, capsys: pytest.Ca
     assert err.startswith("dt: error: no results.json under") and "\n" not in err
 
 
-def test_report_rejects_foreign_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    (tmp_path / "results.json").write_text('{"ckpt": "x", "results": []}')
-    with pytest.raises(SystemExit):
-        main([str(tmp_path)])
-    assert "not a dt results file" in capsys.readouterr().err
+def test_report_skips_foreign_json(runs: Path, capsys: pytest.CaptureFixture) -> None:
+    (runs / "old").mkdir()
+    (runs / "old" / "results.json").write_text('{"ckpt": "x", "results": []}')
+    main([str(runs)])
+    captured = capsys.readouterr()
+    assert "dt: warning: skipped" in captured.err and "not a dt results file" in captured.err
+    assert "| dt |" in captured.out
+    with pytest.raises(SystemExit):  # nothing readable left: an error
+        main([str(runs / "old")])
+    assert "no results.json of schema 1" in capsys.readouterr().err
 
 
 def test_paper_names() -> None:

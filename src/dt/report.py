@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 
 from dt.errors import DTError, report_errors
 from dt.paper import paper_score
-from dt.results import FILENAME, load_results
+from dt.results import FILENAME, SCHEMA, load_results
 
 Document = dict[str, Any]
 CONFIG_KEYS = ("env", "dataset", "mode", "model", "K", "pct_traj")
@@ -29,16 +30,25 @@ NO_EXPERIMENT = "runs"  # the group of runs that name no experiment
 
 
 def find_results(folders: list[Path]) -> list[tuple[Path, Document]]:
-    """Every results file under the folders, each read once, in path order."""
+    """Every readable results file under the folders, in path order; unreadable ones are skipped with a
+    warning (an old or foreign file should not hide the others), none at all is an error."""
     paths = set()
     for folder in folders:
         if not folder.is_dir():
             raise DTError(f"{folder} is not a folder: pass the outputs/ or multirun/ folder of your runs")
         paths.update(p.resolve() for p in folder.rglob(FILENAME))
+    where = ", ".join(str(f) for f in folders)
     if not paths:
-        where = ", ".join(str(f) for f in folders)
         raise DTError(f"no {FILENAME} under {where}: pass a folder of dt.train or dt.evaluate runs")
-    return [(p, load_results(p)) for p in sorted(paths)]
+    found = []
+    for path in sorted(paths):
+        try:
+            found.append((path, load_results(path)))
+        except DTError as err:
+            print(f"dt: warning: skipped {err}", file=sys.stderr)
+    if not found:
+        raise DTError(f"no {FILENAME} of schema {SCHEMA} under {where}: rerun the runs with this version of dt")
+    return found
 
 
 def config_key(document: Document) -> tuple:
