@@ -7,7 +7,7 @@ export MINARI_DATASETS_PATH
 # CPU torch first: a bare `torch` requirement would pull gigabytes of CUDA wheels.
 install:
 	$(PYTHON) -m pip install torch==2.13.0
-	$(PYTHON) -m pip install -e ".[dev]"
+	$(PYTHON) -m pip install -e ".[dev,atari]"
 
 test:
 	$(PYTHON) -m pytest -q

@@ -86,6 +86,15 @@ def test_sampler_is_seeded_and_covers_all_steps() -> None:
     assert counts.min() > 400 and counts.max() < 600
 
 
+def test_resumed_sampler_continues_the_epochs_stream() -> None:
+    sampler = UniformStepSampler(50, 40, seed=3)
+    sampler.set_epoch(1)
+    epoch_one = list(sampler)
+    resumed = UniformStepSampler(50, 40, seed=3, epoch=1, skip=16)
+    assert list(resumed) == epoch_one[16:]
+    assert list(resumed) == epoch_one  # the skip applies to the resumed epoch only
+
+
 def write_d4rl(path, num_steps: int = 30) -> dict:
     rng = np.random.default_rng(0)
     data = {

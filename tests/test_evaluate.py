@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -120,3 +121,16 @@ def test_cli_multirun_and_one_line_errors(trained, tmp_path: Path) -> None:
     bad = subprocess.run([*command, "ckpt=/nonexistent.ckpt"], capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0
     assert bad.stderr.startswith("dt: error: checkpoint /nonexistent.ckpt does not exist")
+
+
+def test_evaluate_warns_when_the_simulator_version_differs(trained, tmp_path: Path, capsys) -> None:
+    checkpoint = torch.load(trained[1] / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    checkpoint["hyper_parameters"]["run_config"]["provenance"]["gymnasium"] = "0.29.1"
+    torch.save(checkpoint, tmp_path / "old_gym.ckpt")
+    evaluate(compose_eval([f"ckpt={tmp_path / 'old_gym.ckpt'}", "eval.episodes=1", "eval.target_returns=[100]"]))
+    assert capsys.readouterr().err.splitlines() == [
+        f"dt: warning: checkpoint trained with gymnasium 0.29.1 (now {gym.__version__}): "
+        "returns may differ from the training run's"
+    ]
+    evaluate(compose_eval([f"ckpt={trained[1] / 'checkpoints' / 'last.ckpt'}", "eval.episodes=1"]))
+    assert "warning" not in capsys.readouterr().err

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
@@ -17,7 +16,8 @@ import torch
 from dt.cli import check_group_choices
 from dt.errors import DTError
 from dt.train import train
-from tests.conftest import compose_config, tiny_train_overrides
+from tests.conftest import REPO_ROOT, compose_config, tiny_train_overrides
+from tests.interrupt import signal_overrides
 from tests.test_train import read_metrics, run_cli
 
 
@@ -151,8 +151,9 @@ def test_full_traceback_on_request(tmp_path: Path) -> None:
 
 
 # --- interrupted runs --------------------------------------------------------------------------------------
+# The run interrupts itself at a known step (tests/interrupt.py), so nothing here depends on timing.
 
-EPOCHS, BATCHES = 3, 30
+EPOCHS, BATCHES, STOP_AT = 3, 30, 45  # stop half-way through the second epoch
 
 
 def resumable_args(run_dir: Path, *extra: str) -> list[str]:
@@ -166,58 +167,74 @@ def resumable_args(run_dir: Path, *extra: str) -> list[str]:
     ]
 
 
-def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
+def cli_env(tiny_minari_root: Path) -> dict[str, str]:
+    """The subprocess finds the dataset, and `tests.interrupt` from the repository root."""
+    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {"MINARI_DATASETS_PATH": str(tiny_minari_root), "WANDB_MODE": "offline", "PYTHONPATH": path}
 
 
 def checkpoint_step(path: Path) -> int:
     return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
 
 
-@pytest.mark.slow
-def test_sigkill_mid_epoch_then_resume(tiny_minari_root: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "MINARI_DATASETS_PATH": str(tiny_minari_root)}
-    command = [sys.executable, "-m", "dt.train", *resumable_args(tmp_path)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for(tmp_path / "checkpoints" / "epoch000.ckpt", process)
-    time.sleep(0.5)  # into the second epoch
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (tmp_path / "checkpoints" / "epoch002.ckpt").exists(), "killed too late to test anything"
-    saved = checkpoint_step(tmp_path / "checkpoints" / "last.ckpt")
-    assert saved >= BATCHES  # at most one epoch of work lost
-    assert not list((tmp_path / "checkpoints").glob(".*.tmp")) or saved  # a torn write never replaces last.ckpt
+def losses_by_step(run_dir: Path) -> dict[int, str]:
+    """train/loss per step as logged in metrics.csv, as exact text."""
+    return {int(r["step"]): r["train/loss"] for r in read_metrics(run_dir) if r["train/loss"]}
 
-    result = run_cli(*resumable_args(tmp_path, "ckpt_path=last"), env={"MINARI_DATASETS_PATH": str(tiny_minari_root)})
+
+@pytest.fixture(scope="module")
+def uninterrupted_losses(tiny_minari_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[int, str]:
+    run_dir = tmp_path_factory.mktemp("uninterrupted")
+    result = run_cli(*resumable_args(run_dir), env=cli_env(tiny_minari_root))
+    assert result.returncode == 0, result.stderr[-3000:]
+    losses = losses_by_step(run_dir)
+    assert len(losses) == EPOCHS * BATCHES
+    return losses
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_exactly(
+    tiny_minari_root: Path, tmp_path: Path, uninterrupted_losses: dict[int, str]
+) -> None:
+    env = {**os.environ, **cli_env(tiny_minari_root)}
+    command = [sys.executable, "-m", "dt.train", *resumable_args(tmp_path, *signal_overrides(STOP_AT, "SIGKILL"))]
+    process = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert process.returncode == -signal.SIGKILL, process.stderr[-3000:]
+    assert not (tmp_path / "checkpoints" / "epoch001.ckpt").exists()
+    saved = checkpoint_step(tmp_path / "checkpoints" / "last.ckpt")
+    assert saved == BATCHES  # the first epoch's checkpoint: at most one epoch of work lost
+    assert not list((tmp_path / "checkpoints").glob(".*.tmp"))
+
+    result = run_cli(*resumable_args(tmp_path, "ckpt_path=last"), env=cli_env(tiny_minari_root))
     assert result.returncode == 0, result.stderr[-3000:]
     assert checkpoint_step(tmp_path / "checkpoints" / "last.ckpt") == EPOCHS * BATCHES  # as an uninterrupted run
+    resumed = {step: loss for step, loss in losses_by_step(tmp_path).items() if step >= saved}
+    assert resumed == {step: loss for step, loss in uninterrupted_losses.items() if step >= saved}
 
 
 @pytest.mark.slow
-def test_sigterm_saves_mid_epoch_and_resumes_the_same_wandb_run(tiny_minari_root: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "MINARI_DATASETS_PATH": str(tiny_minari_root), "WANDB_MODE": "offline"}
-    args = [a if not a.startswith("logger=") else "logger=wandb" for a in resumable_args(tmp_path)]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dt.train", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    wait_for(tmp_path / "checkpoints" / "epoch000.ckpt", process)
-    time.sleep(0.3)
-    process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=120)
-    assert "interrupted at step" in stdout, stdout[-2000:] + stderr[-2000:]
-    saved = checkpoint_step(tmp_path / "checkpoints" / "last.ckpt")
-    assert BATCHES <= saved < EPOCHS * BATCHES
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_signal_saves_mid_epoch_and_resumes_exactly_in_the_same_wandb_run(
+    signal_name: str, tiny_minari_root: Path, tmp_path: Path, uninterrupted_losses: dict[int, str]
+) -> None:
+    args = [a if not a.startswith("logger=") else "logger=[csv,wandb]" for a in resumable_args(tmp_path)]
+    first = run_cli(*args, *signal_overrides(STOP_AT, signal_name), env=cli_env(tiny_minari_root))
+    assert "interrupted at step" in first.stdout, first.stdout[-2000:] + first.stderr[-2000:]
+    assert checkpoint_step(tmp_path / "checkpoints" / "last.ckpt") == STOP_AT
+    before = losses_by_step(tmp_path)  # read now: the resumed run's CSVLogger starts a new metrics.csv
     first_runs = {p.name.rsplit("-", 1)[1] for p in (tmp_path / "wandb").glob("offline-run-*")}
 
-    result = run_cli(*args, "ckpt_path=last", env=env)
+    result = run_cli(*args, "ckpt_path=last", env=cli_env(tiny_minari_root))
     assert result.returncode == 0, result.stderr[-3000:]
     assert checkpoint_step(tmp_path / "checkpoints" / "last.ckpt") == EPOCHS * BATCHES
     runs = {p.name.rsplit("-", 1)[1] for p in (tmp_path / "wandb").glob("offline-run-*")}
     assert len(first_runs) == 1 and runs == first_runs, (first_runs, runs)
+    after = losses_by_step(tmp_path)
+    # SIGINT's KeyboardInterrupt leaves from inside the step's last hook, before that step's row is logged.
+    assert set(range(STOP_AT - (signal_name == "SIGINT"))) <= set(before) <= set(range(STOP_AT))
+    assert sorted(after) == list(range(STOP_AT, EPOCHS * BATCHES))
+    logged = {**before, **after}
+    assert logged == {step: uninterrupted_losses[step] for step in logged}  # same batches and dropout, step by step
 
 
 # --- reproducibility ---------------------------------------------------------------------------------------

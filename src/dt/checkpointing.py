@@ -16,6 +16,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from dt.errors import DTError
 
 WANDB_ID_KEY = "dt_wandb_run_id"
+RNG_KEY = "dt_rng_states"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -42,13 +43,42 @@ class CheckpointOnInterrupt(L.Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, (KeyboardInterrupt, SIGTERMException)) and trainer.checkpoint_callback:
             path = Path(trainer.checkpoint_callback.dirpath) / "last.ckpt"
-            trainer.save_checkpoint(path)
+            trainer.save_checkpoint(path, weights_only=False)  # the full training state, to resume
             print(f"dt: interrupted at step {trainer.global_step}; resume with ckpt_path={path}", flush=True)
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 checkpoint[WANDB_ID_KEY] = logger.version
+
+
+class RestoreRNG(L.Callback):
+    """Checkpoints carry the torch RNG state (dropout) and a resumed run restores it: resumes are exact.
+
+    Lightning saves neither. Only torch's generators: dt draws nothing else from a global RNG (the sampler and
+    the evaluation envs have their own seeds). Restored when training restarts, so that nothing in between
+    (building the model, the eval envs) shifts the stream.
+    """
+
+    def __init__(self) -> None:
+        self._to_restore: dict[str, Any] | None = None
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint[RNG_KEY] = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        self._to_restore = checkpoint.get(RNG_KEY)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._to_restore is None:
+            return
+        torch.set_rng_state(self._to_restore["torch"])
+        if self._to_restore["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(self._to_restore["cuda"])
+        self._to_restore = None
 
 
 def load_dt_checkpoint(path: str | Path) -> dict[str, Any]:

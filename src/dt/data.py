@@ -7,13 +7,16 @@ Layout (see shared DESIGN.md): every step of every episode lives in one flat arr
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from dt.dqn_replay import load_dqn_replay
 from dt.errors import DTError
+from dt.frames import FrameStacks
 from dt.sources import Trajectories, load_d4rl_hdf5, load_minari
 
 
@@ -49,6 +52,9 @@ def top_trajectories(traj: Trajectories, pct_traj: float) -> Trajectories:
 
 
 def state_stats(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and std of vector states; empty for pixel frames (the encoder scales them by 1/255)."""
+    if observations.dtype == np.uint8:
+        return np.zeros(0, dtype=np.float32), np.ones(0, dtype=np.float32)
     mean = observations.mean(axis=0, dtype=np.float64)
     std = observations.std(axis=0, dtype=np.float64) + 1e-6
     return mean.astype(np.float32), std.astype(np.float32)
@@ -57,15 +63,20 @@ def state_stats(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class WindowDataset(Dataset):
     """Length-K windows starting at any step; `__getitems__` gathers a whole batch at once.
 
-    Items are raw (unnormalized states, unscaled returns-to-go): the module owns normalization.
+    Items are raw (unnormalized states, unscaled returns-to-go): the module owns normalization. Pixel states
+    are gathered as (4, 84, 84) uint8 stacks from single stored frames (`dt.frames.FrameStacks`).
     """
 
     def __init__(self, traj: Trajectories, context_len: int, max_ep_len: int) -> None:
         self.context_len = context_len
-        self.states = torch.from_numpy(traj.observations)  # (N, S)
+        episode_ids = traj.episode_ids
+        if traj.pixels:
+            episode_start = torch.from_numpy(traj.starts[:-1][episode_ids])  # (N,)
+            self.states = FrameStacks(torch.from_numpy(traj.observations), episode_start)  # (N, 4, 84, 84)
+        else:
+            self.states = torch.from_numpy(traj.observations)  # (N, S)
         self.actions = torch.from_numpy(traj.actions)  # (N, A) or (N,)
         self.returns_to_go = torch.from_numpy(returns_to_go(traj.rewards, traj.starts))  # (N,)
-        episode_ids = traj.episode_ids
         step_in_episode = np.arange(traj.num_steps) - traj.starts[episode_ids]
         self.timesteps = torch.from_numpy(np.minimum(step_in_episode, max_ep_len - 1))  # (N,)
         self.episode_end = torch.from_numpy(traj.starts[1:][episode_ids])  # (N,) one past the last step
@@ -86,8 +97,9 @@ class WindowDataset(Dataset):
         """The steps at `index` (B, K), zeroed where `mask` (B, K) is False."""
         actions = self.actions[index]  # (B, K, A) or (B, K)
         action_mask = mask[..., None] if actions.ndim == 3 else mask
+        states = self.states[index]  # (B, K, S) or (B, K, 4, 84, 84)
         return {
-            "states": self.states[index] * mask[..., None],  # (B, K, S)
+            "states": states * mask.view(*mask.shape, *[1] * (states.ndim - 2)),
             "actions": actions * action_mask,
             "returns_to_go": self.returns_to_go[index] * mask,  # (B, K)
             "timesteps": self.timesteps[index] * mask,  # (B, K)
@@ -119,12 +131,12 @@ class UniformStepSampler(Sampler[int]):
 
     Equivalent to CORL/official sampling (episode drawn with probability proportional to its length, then
     a uniform start inside it), without a per-episode loop. Seeded by (seed, epoch) so runs and resumed
-    runs see the same batches.
+    runs see the same batches; `skip` drops the first draws of the next epoch iterated (a mid-epoch resume).
     """
 
-    def __init__(self, num_steps: int, num_samples: int, seed: int) -> None:
+    def __init__(self, num_steps: int, num_samples: int, seed: int, epoch: int = 0, skip: int = 0) -> None:
         self.num_steps, self.num_samples, self.seed = num_steps, num_samples, seed
-        self.epoch = 0
+        self.epoch, self.skip = epoch, skip
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -134,7 +146,9 @@ class UniformStepSampler(Sampler[int]):
 
     def __iter__(self):
         rng = np.random.default_rng([self.seed, self.epoch])
-        yield from rng.integers(0, self.num_steps, size=self.num_samples).tolist()
+        starts = rng.integers(0, self.num_steps, size=self.num_samples)  # the whole epoch's stream, always
+        skip, self.skip = self.skip, 0  # only the resumed epoch skips
+        yield from starts[skip:].tolist()
 
 
 def _batch_as_is(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -158,6 +172,8 @@ class DTDataModule(L.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         window: str = "forward",
+        replay_steps: int = 500_000,
+        trajectories_per_buffer: int = 10,
     ) -> None:
         super().__init__()
         if window not in WINDOWS:
@@ -174,10 +190,14 @@ class DTDataModule(L.LightningDataModule):
 
     def load(self) -> Trajectories:
         hp = self.hparams
+        if hp.dataset_path and Path(hp.dataset_path).is_dir():  # a DQN-replay run folder (Dopamine logs)
+            return load_dqn_replay(hp.dataset_path, hp.replay_steps, hp.trajectories_per_buffer, hp.seed)
         if hp.dataset_path:
             return load_d4rl_hdf5(hp.dataset_path)
         if not hp.dataset_id:
-            raise DTError("no dataset given: set dataset.id=<minari id> or dataset.path=<file.hdf5>")
+            raise DTError(
+                "no dataset given: set dataset.id=<minari id> or dataset.path=<file.hdf5 | DQN-replay folder>"
+            )
         return load_minari(hp.dataset_id, download=hp.download)
 
     def setup(self, stage: str | None = None) -> None:
@@ -198,8 +218,10 @@ class DTDataModule(L.LightningDataModule):
         """What the module must remember to act later: shapes, state statistics, reference scores."""
         traj = self.trajectories
         assert traj is not None, "call setup() first"
+        state_shape = list(self.train_set.states.shape[1:])  # [S], or [4, 84, 84] for pixel stacks
         return {
-            "state_dim": int(traj.observations.shape[1]),
+            "state_dim": int(np.prod(state_shape)),
+            "state_shape": state_shape,
             "act_dim": self._action_count(traj),
             "discrete": traj.discrete,
             "state_mean": self.state_mean.tolist(),
@@ -209,6 +231,7 @@ class DTDataModule(L.LightningDataModule):
             "ref_max_score": traj.ref_max_score,
             "num_episodes": traj.num_episodes,
             "num_steps": traj.num_steps,
+            "max_timestep": int(traj.lengths.max()) - 1,  # evaluation clamps timesteps here, as the official Atari code
         }
 
     @staticmethod
@@ -229,12 +252,20 @@ class DTDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
-        sampler = UniformStepSampler(len(self.train_set), hp.batch_size * hp.batches_per_epoch, hp.seed)
+        # Exact resume: a restored run continues the sampler's stream at the restored step (Lightning restores the
+        # step counter and skips the batches done, but not a plain sampler's position).
+        steps_done = self.trainer.global_step * self.trainer.accumulate_grad_batches if self.trainer else 0
+        epoch, batches_done = divmod(steps_done, hp.batches_per_epoch)
+        sampler = UniformStepSampler(
+            len(self.train_set), hp.batch_size * hp.batches_per_epoch, hp.seed, epoch, batches_done * hp.batch_size
+        )
         return DataLoader(
             self.train_set,
             batch_size=hp.batch_size,
             sampler=sampler,
             collate_fn=_batch_as_is,
+            # Its own generator: iterating must not draw from the global torch RNG that dropout uses.
+            generator=torch.Generator().manual_seed(hp.seed),
             num_workers=hp.num_workers,
             persistent_workers=hp.num_workers > 0,
             pin_memory=torch.cuda.is_available(),

@@ -7,6 +7,7 @@ this reproduces the numbers the training run logged for the same weights.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from dt.checkpointing import load_dt_checkpoint
 from dt.config import CONFIG_DIR
 from dt.errors import DTError, report_errors
 from dt.policy import PolicyModule, policy_class
+from dt.provenance import simulator_mismatch
 from dt.rollout import RolloutSpec, TargetResult, check_env, check_targets, format_table, make_env_fn, make_vector_env
 
 
@@ -57,6 +59,9 @@ def evaluate(cfg: DictConfig) -> list[TargetResult]:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     module = load_module(cfg.get("ckpt"), device)
+    mismatch = simulator_mismatch((module.hparams.get("run_config") or {}).get("provenance"))
+    if mismatch:
+        print(mismatch, file=sys.stderr)
     s = resolve_settings(cfg, module)
     spec = RolloutSpec.from_module(module, s["max_ep_len"], s["env_id"], s["action_selection"])
     envs = make_vector_env(make_env_fn(spec), int(s["episodes"]), s["vectorization"])

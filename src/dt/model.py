@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dt.encoders import make_state_encoder
+
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
@@ -29,6 +31,7 @@ class DTConfig:
     n_head: int = 1
     dropout: float = 0.1
     activation: str = "relu"
+    state_shape: tuple[int, ...] | None = None  # (4, 84, 84) for pixel stacks; None: a (state_dim,) vector
 
 
 class CausalSelfAttention(nn.Module):
@@ -92,7 +95,7 @@ class DecisionTransformer(nn.Module):
         C = config.embed_dim
         self.embed_timestep = nn.Embedding(config.max_ep_len, C)
         self.embed_return = nn.Linear(1, C)
-        self.embed_state = nn.Linear(config.state_dim, C)
+        self.embed_state = make_state_encoder(tuple(config.state_shape or (config.state_dim,)), C)
         self.embed_action = nn.Embedding(config.act_dim, C) if config.discrete else nn.Linear(config.act_dim, C)
         self.embed_ln = nn.LayerNorm(C)
         self.drop = nn.Dropout(config.dropout)
@@ -114,7 +117,7 @@ class DecisionTransformer(nn.Module):
     def forward(
         self,
         returns_to_go: torch.Tensor,  # (B, T) scaled
-        states: torch.Tensor,  # (B, T, S) normalized
+        states: torch.Tensor,  # (B, T, S) normalized, or (B, T, 4, 84, 84) uint8
         actions: torch.Tensor,  # (B, T, A) float, or (B, T) long when discrete
         timesteps: torch.Tensor,  # (B, T) long
         last_only: bool = False,
@@ -149,10 +152,14 @@ class DecisionTransformer(nn.Module):
         return self.action_head(x[:, :, 1])  # from the s_t tokens: (B, T, A)
 
     def optim_groups(self, weight_decay: float) -> list[dict]:
-        """AdamW groups: decay Linear weights only; never biases, LayerNorms or embeddings."""
-        decay = {id(m.weight) for m in self.modules() if isinstance(m, nn.Linear)}
-        params = list(self.parameters())
-        return [
-            {"params": [p for p in params if id(p) in decay], "weight_decay": weight_decay},
-            {"params": [p for p in params if id(p) not in decay], "weight_decay": 0.0},
-        ]
+        return decay_groups(self, weight_decay)
+
+
+def decay_groups(module: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: decay Linear and Conv2d weights only; never biases, LayerNorms or embeddings."""
+    decay = {id(m.weight) for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+    params = list(module.parameters())
+    return [
+        {"params": [p for p in params if id(p) in decay], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in decay], "weight_decay": 0.0},
+    ]

@@ -15,7 +15,7 @@ class DTModule(PolicyModule):
 
     Args:
         net: DTConfig fields other than the data-derived ones (embed_dim, n_layer, ...).
-        optim: lr, weight_decay, warmup_steps, betas.
+        optim: lr, weight_decay, warmup_steps, betas; decay (none | cosine), decay_steps, min_lr_ratio.
         data_spec: DTDataModule.spec (state/action dims, state mean/std, reference scores).
         context_len, max_ep_len, return_scale: shared with the data and the rollout.
         run_config: the resolved Hydra config, stored so a checkpoint can be evaluated later.
@@ -41,6 +41,7 @@ class DTModule(PolicyModule):
             discrete=data_spec["discrete"],
             context_len=context_len,
             max_ep_len=max_ep_len,
+            state_shape=tuple(data_spec.get("state_shape") or [data_spec["state_dim"]]),
             **net,
         )
         self.model = DecisionTransformer(config)
@@ -48,7 +49,7 @@ class DTModule(PolicyModule):
     def forward(
         self,
         returns_to_go: torch.Tensor,  # (B, T) raw, in reward units
-        states: torch.Tensor,  # (B, T, S) raw
+        states: torch.Tensor,  # (B, T, S) raw, or (B, T, 4, 84, 84) uint8
         actions: torch.Tensor,  # (B, T, A) or (B, T)
         timesteps: torch.Tensor,  # (B, T)
         last_only: bool = False,

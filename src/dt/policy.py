@@ -8,26 +8,17 @@ nothing else. A checkpoint records its class (`POLICY_CLASS_KEY`), so `dt.evalua
 from __future__ import annotations
 
 import importlib
+import math
 from typing import Any
 
 import lightning as L
 import torch
-import torch.nn as nn
 
 from dt.errors import DTError
 from dt.heads import make_head
+from dt.model import decay_groups
 
 POLICY_CLASS_KEY = "dt_policy_class"  # checkpoint key: dotted path of the PolicyModule subclass
-
-
-def decay_groups(module: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups: decay Linear weights only; never biases, LayerNorms or embeddings."""
-    decay = {id(m.weight) for m in module.modules() if isinstance(m, nn.Linear)}
-    params = list(module.parameters())
-    return [
-        {"params": [p for p in params if id(p) in decay], "weight_decay": weight_decay},
-        {"params": [p for p in params if id(p) not in decay], "weight_decay": 0.0},
-    ]
 
 
 class PolicyModule(L.LightningModule):
@@ -45,6 +36,8 @@ class PolicyModule(L.LightningModule):
         self.register_buffer("state_std", torch.tensor(data_spec["state_std"], dtype=torch.float32))
 
     def normalize_states(self, states: torch.Tensor) -> torch.Tensor:
+        if not self.state_mean.numel():  # pixel states: the conv encoder scales frames by 1/255 instead
+            return states
         return (states - self.state_mean) / self.state_std
 
     def predict_action(
@@ -83,7 +76,20 @@ class PolicyModule(L.LightningModule):
             decay_groups(self.model, optim["weight_decay"]), lr=optim["lr"], betas=tuple(optim["betas"])
         )
         warmup_steps = max(int(optim["warmup_steps"]), 1)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min((step + 1) / warmup_steps, 1.0))
+        decay = optim.get("decay") or "none"
+        if decay not in ("none", "cosine"):
+            raise DTError(f"model.optim.decay={decay} must be none (constant after warmup) or cosine")
+        decay_steps = optim.get("decay_steps") or self.trainer.estimated_stepping_batches
+        min_ratio = float(optim.get("min_lr_ratio", 0.1))
+
+        def multiplier(step: int) -> float:
+            if step < warmup_steps or decay == "none":
+                return min((step + 1) / warmup_steps, 1.0)
+            # cosine from 1 at the end of warmup to min_ratio at decay_steps, then flat
+            progress = min((step - warmup_steps) / max(decay_steps - warmup_steps, 1), 1.0)
+            return max(min_ratio, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -46,6 +46,7 @@ class RolloutSpec:
     env_factory: str | None = None  # dotted path of the env config's factory; None: gym.make
     action_selection: str = "argmax"  # discrete actions: "sample" from the softmax or take the "argmax"
     success_return: float | None = None  # an episode whose return reaches this counts as a success
+    state_shape: tuple[int, ...] | None = None  # (4, 84, 84) for pixel stacks; None: (state_dim,)
 
     def __post_init__(self) -> None:
         if self.action_selection not in ACTION_SELECTIONS:
@@ -55,6 +56,15 @@ class RolloutSpec:
     @property
     def samples(self) -> bool:
         return self.discrete and self.action_selection == "sample"
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        return tuple(self.state_shape or (self.state_dim,))
+
+    @property
+    def obs_dtype(self) -> torch.dtype:
+        """Pixel stacks stay uint8 (the model scales them); vectors become float32."""
+        return torch.uint8 if len(self.obs_shape) > 1 else torch.float32
 
     @classmethod
     def from_module(
@@ -83,7 +93,8 @@ class RolloutSpec:
             discrete=bool(data_spec["discrete"]),
             context_len=int(hp["context_len"]),
             max_ep_len=int(max_ep_len or hp["max_ep_len"]),
-            timestep_limit=int(hp["max_ep_len"]),
+            # Clamp at the dataset's longest episode: later timestep embeddings were never trained.
+            timestep_limit=min(int(hp["max_ep_len"]), int(data_spec.get("max_timestep", hp["max_ep_len"])) + 1),
             delayed=bool(mode_cfg.get("delayed", False)),
             init_state_noise=float(mode_cfg.get("init_state_noise", 0.0) or 0.0),
             ref_min_score=ref_min,
@@ -91,6 +102,7 @@ class RolloutSpec:
             env_factory=env_cfg.get("factory"),
             action_selection=str(action_selection),
             success_return=env_cfg.get("success_return"),
+            state_shape=tuple(data_spec.get("state_shape") or [data_spec["state_dim"]]),
         )
 
     def normalize(self, returns: np.ndarray) -> np.ndarray | None:
@@ -172,9 +184,9 @@ def check_env(env: gym.Env | gym.vector.VectorEnv, spec: RolloutSpec) -> None:
     is_vector = isinstance(env, gym.vector.VectorEnv)
     obs_space = env.single_observation_space if is_vector else env.observation_space
     act_space = env.single_action_space if is_vector else env.action_space
-    if obs_space.shape != (spec.state_dim,):
+    if obs_space.shape != spec.obs_shape:
         raise DTError(
-            f"env {spec.env_id} has observations {obs_space.shape} but the model expects ({spec.state_dim},): "
+            f"env {spec.env_id} has observations {obs_space.shape} but the model expects {spec.obs_shape}: "
             "set eval.env_id to the dataset's environment"
         )
     check_action_space(act_space, spec.discrete, spec.act_dim, "the model")
@@ -278,7 +290,8 @@ def rollout_batched(
 ) -> TargetResult:
     """One episode per sub-env, all in lockstep; env i is reset with seed + i.
 
-    Buffers hold whole episodes (N, max_ep_len, ...) on `device`, allocated once; the model reads the last
+    Buffers hold whole episodes (N, max_ep_len) of returns-to-go and actions on `device`, allocated once, and
+    the last K states only (N, K, ...): Atari stacks for 27k steps would not fit. The model reads the last
     K steps of the running episodes only.
     """
     device = torch.device(device)
@@ -288,11 +301,11 @@ def rollout_batched(
     streams = _sampling_streams(spec, seed, N)
     if noise is not None:
         obs = obs + noise
-    states = torch.zeros((N, L, spec.state_dim), dtype=torch.float32, device=device)
+    states = torch.zeros((N, K, *spec.obs_shape), dtype=spec.obs_dtype, device=device)  # slot j: step lo + j
     actions = _action_buffer(spec, (N, L), device)
     rtg = torch.zeros((N, L), dtype=torch.float32, device=device)
     timesteps = torch.arange(L, device=device).clamp_(max=spec.timestep_limit - 1)
-    states[:, 0] = torch.as_tensor(obs, dtype=torch.float32, device=device)
+    states[:, 0] = torch.as_tensor(obs, dtype=spec.obs_dtype, device=device)
     rtg[:, 0] = target_return
 
     returns = np.zeros(N, dtype=np.float64)
@@ -309,7 +322,7 @@ def rollout_batched(
             streams,
             alive,
             rtg[alive_t, lo : t + 1],
-            states[alive_t, lo : t + 1],
+            states[alive_t, : t + 1 - lo],
             actions[alive_t, lo : t + 1],
             timesteps[lo : t + 1].expand(len(alive), -1),
         )  # (M, A) or (M,)
@@ -323,7 +336,9 @@ def rollout_batched(
             obs, reward = obs[running], reward[running]
         if len(alive) == 0:
             break
-        states[alive_t, t + 1] = torch.as_tensor(obs, dtype=torch.float32, device=device)
+        if t + 1 >= K:  # the window slides: drop the oldest state
+            states[:, :-1] = states[:, 1:].clone()
+        states[alive_t, min(t + 1, K - 1)] = torch.as_tensor(obs, dtype=spec.obs_dtype, device=device)
         step_rtg = rtg[alive_t, t]
         if not spec.delayed:
             step_rtg = step_rtg - torch.as_tensor(reward, dtype=torch.float32, device=device)
@@ -355,7 +370,7 @@ def rollout_sequential(
         obs, _ = env.reset(seed=seed + i)
         if noise is not None:
             obs = obs + noise[i]
-        states = torch.as_tensor(obs, dtype=torch.float32, device=device)[None]  # (t + 1, S)
+        states = torch.as_tensor(obs, dtype=spec.obs_dtype, device=device)[None]  # (t + 1, S)
         actions = _action_buffer(spec, (0,), device)  # (t, A)
         rtg = torch.tensor([target_return], dtype=torch.float32, device=device)  # (t + 1,)
         timesteps = torch.zeros(1, dtype=torch.long, device=device)  # (t + 1,)
@@ -369,7 +384,7 @@ def rollout_sequential(
             lengths[i] += 1
             if terminated or truncated:
                 break
-            states = torch.cat([states, torch.as_tensor(obs, dtype=torch.float32, device=device)[None]])
+            states = torch.cat([states, torch.as_tensor(obs, dtype=spec.obs_dtype, device=device)[None]])
             step_rtg = rtg[-1:]
             if not spec.delayed:
                 step_rtg = step_rtg - torch.tensor([reward], dtype=torch.float32, device=device)

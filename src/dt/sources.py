@@ -20,7 +20,7 @@ class Trajectories:
     Episode e spans steps [starts[e], starts[e + 1]). Every episode has at least one step.
     """
 
-    observations: np.ndarray  # (N, S) float32
+    observations: np.ndarray  # (N, S) float32, or (N, 84, 84) uint8 frames for pixel states (dt.frames)
     actions: np.ndarray  # (N, A) float32, or (N,) int64 for discrete actions
     rewards: np.ndarray  # (N,) float32
     starts: np.ndarray  # (E + 1,) int64
@@ -50,6 +50,11 @@ class Trajectories:
         return self.actions.ndim == 1
 
     @property
+    def pixels(self) -> bool:
+        """Single grayscale frames, one per step; the model sees stacks gathered by `dt.frames.FrameStacks`."""
+        return self.observations.ndim == 3
+
+    @property
     def episode_ids(self) -> np.ndarray:
         """(N,) index of the episode each step belongs to."""
         return np.repeat(np.arange(self.num_episodes), self.lengths)
@@ -73,17 +78,23 @@ class Trajectories:
 def make_trajectories(
     observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, starts: np.ndarray, **metadata
 ) -> Trajectories:
-    """Cast flat step arrays to the canonical dtypes (integer actions mean a discrete action space)."""
+    """Cast flat step arrays to the canonical dtypes (integer actions mean a discrete action space).
+
+    uint8 (N, H, W) observations are pixel frames and stay uint8: 4x less memory than float32.
+    """
     if len(starts) < 2 or np.any(np.diff(starts) < 1):
         raise DTError("the dataset holds no episodes or an empty one: check the dataset file")
+    pixels = observations.dtype == np.uint8 and observations.ndim == 3
     for name, array in (("observations", observations), ("actions", actions), ("rewards", rewards)):
+        if not np.issubdtype(array.dtype, np.floating):
+            continue  # integers are always finite
         bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
         if len(bad):
             raise DTError(f"dataset {name} hold NaN or inf at {len(bad)} steps (first: step {bad[0]}): clean the data")
     discrete = np.issubdtype(actions.dtype, np.integer)
     num_steps = int(starts[-1])
     return Trajectories(
-        observations=observations.reshape(num_steps, -1).astype(np.float32),
+        observations=observations if pixels else observations.reshape(num_steps, -1).astype(np.float32),
         actions=actions.reshape(-1).astype(np.int64) if discrete else actions.reshape(num_steps, -1).astype(np.float32),
         rewards=rewards.reshape(-1).astype(np.float32),
         starts=np.asarray(starts, dtype=np.int64),
@@ -133,7 +144,12 @@ def load_minari(dataset_id: str, download: bool = True) -> Trajectories:
     for episode in dataset.iterate_episodes():
         if not isinstance(episode.observations, np.ndarray):
             raise DTError(f"Minari dataset '{dataset_id}' has dict/tuple observations: only Box is supported")
-        observations.append(episode.observations[:-1])  # Minari stores the final observation too
+        episode_observations = episode.observations[:-1]  # Minari stores the final observation too
+        if episode_observations.ndim == 4:  # RGB screens (atari/*): the Atari env's 84x84 grayscale frames
+            from dt.envs.atari import preprocess_frames
+
+            episode_observations = preprocess_frames(episode_observations)
+        observations.append(episode_observations)
         actions.append(episode.actions)
         rewards.append(episode.rewards)
     metadata = dataset.storage.metadata

@@ -16,6 +16,7 @@ from dt.cli import check_group_choices, check_output_dir
 from dt.config import CONFIG_DIR
 from dt.envs import action_size, check_action_space, make_env
 from dt.errors import DTError, report_errors, user_error
+from dt.provenance import provenance, write_provenance
 
 
 def instantiate(node: DictConfig, **kwargs) -> Any:
@@ -58,10 +59,16 @@ def check_dataset_env(spec: dict, env_cfg: DictConfig) -> dict:
     env = make_env(env_cfg.id, factory=env_cfg.get("factory"))
     obs_shape, act_space = env.observation_space.shape, env.action_space
     env.close()
-    if obs_shape != (spec["state_dim"],):
+    state_shape = tuple(spec.get("state_shape") or [spec["state_dim"]])
+    if (len(state_shape) > 1) != (len(obs_shape) > 1):
+        data_kind, env_kind = ("pixel frames", "vector states") if len(state_shape) > 1 else ("vector states", "pixels")
         raise DTError(
-            f"dataset has {spec['state_dim']}-dim observations, env {env_cfg.id} has {obs_shape}: "
-            "pick the dataset's env"
+            f"the dataset holds {data_kind} {state_shape} but env={env_cfg.name} ({env_cfg.id}) has {env_kind} "
+            f"{obs_shape}: pick the dataset's env (Atari data: env=breakout|qbert|pong|seaquest)"
+        )
+    if obs_shape != state_shape:
+        raise DTError(
+            f"dataset has observations {state_shape}, env {env_cfg.id} has {obs_shape}: pick the dataset's env"
         )
     env_discrete, env_size = action_size(act_space)
     if spec["discrete"] and env_discrete and spec["act_dim"] <= env_size:
@@ -79,10 +86,13 @@ def train(cfg: DictConfig) -> L.Trainer:
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     data_spec = check_dataset_env(datamodule.spec, cfg.env)
+    # Versions and commit ride along in the run config: into every checkpoint and logger, and beside the logs.
+    run_config = {**OmegaConf.to_container(cfg, resolve=True), "provenance": provenance()}
+    write_provenance(cfg.paths.output_dir, run_config["provenance"])
     module = instantiate(
         cfg.model,
         data_spec=data_spec,
-        run_config=OmegaConf.to_container(cfg, resolve=True),
+        run_config=run_config,
         _recursive_=False,  # run_config holds `_target_` nodes to store, not to build
         _convert_="all",
     )

@@ -1,0 +1,40 @@
+"""Pixel states stored once: one uint8 frame per step, stacks of the last `FRAME_STACK` frames gathered by index.
+
+As d3rlpy (and unlike the official DT code, which keeps four copies of every frame): the stack for step i is the
+gather of frames i-3..i. Slots before the step's episode start are zero frames, never frames of the previous
+episode, the same padding as `FrameStackObservation(padding_type="zero")` gives the evaluation env.
+"""
+
+from __future__ import annotations
+
+import torch
+
+FRAME_STACK = 4  # frames per state, the paper's (4, 84, 84) stacks
+FRAME_SIZE = 84  # frames are FRAME_SIZE x FRAME_SIZE grayscale
+
+
+class FrameStacks:
+    """`stacks[index]`: (..., FRAME_STACK, H, W) uint8 stacks ending at the given steps, from (N, H, W) frames.
+
+    Works on whatever device `frames` and `episode_start` live on (the gather is pure tensor indexing).
+    """
+
+    def __init__(self, frames: torch.Tensor, episode_start: torch.Tensor, stack: int = FRAME_STACK) -> None:
+        assert frames.dtype == torch.uint8 and frames.ndim == 3, "frames are (N, H, W) uint8"
+        self.frames = frames  # (N, H, W)
+        self.episode_start = episode_start  # (N,) first step of each step's episode
+        self.offsets = torch.arange(1 - stack, 1, device=frames.device)  # (stack,) = [-3, -2, -1, 0]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the states this gather serves: (N, stack, H, W)."""
+        return (len(self.frames), len(self.offsets), *self.frames.shape[1:])
+
+    def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
+        steps = index[..., None] + self.offsets  # (..., stack): steps i-3..i
+        inside = steps >= self.episode_start[index][..., None]  # (..., stack): within the step's own episode
+        frames = self.frames[torch.where(inside, steps, index[..., None])]  # (..., stack, H, W)
+        return frames * inside[..., None, None]  # zero frames before the episode start

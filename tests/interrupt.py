@@ -1,0 +1,32 @@
+"""Test-only callback: a run that interrupts itself at a known step, so interruption tests need no timing."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import lightning as L
+
+
+class SignalAtStep(L.Callback):
+    """Sends `signal_name` (SIGKILL, SIGTERM, SIGINT) to this process right after optimizer step `step`.
+
+    Added on the command line: `+callbacks.interrupt._target_=tests.interrupt.SignalAtStep
+    +callbacks.interrupt.step=45 +callbacks.interrupt.signal_name=SIGTERM`.
+    """
+
+    def __init__(self, step: int, signal_name: str) -> None:
+        self.step, self.signal = step, signal.Signals[signal_name]
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signal)  # delivered before os.kill returns: Python runs the handler next
+
+
+def signal_overrides(step: int, signal_name: str) -> list[str]:
+    target = "+callbacks.interrupt"
+    return [
+        f"{target}._target_=tests.interrupt.SignalAtStep",
+        f"{target}.step={step}",
+        f"{target}.signal_name={signal_name}",
+    ]
