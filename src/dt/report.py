@@ -51,10 +51,15 @@ def find_results(folders: list[Path]) -> list[tuple[Path, Document]]:
     return found
 
 
+def data_kept(run: dict) -> float:
+    """The %BC fraction, 1.0 when the file leaves it out."""
+    return 1.0 if run.get("pct_traj") is None else float(run["pct_traj"])
+
+
 def config_key(document: Document) -> tuple:
     """One table row: the configuration, plus `evaluate` for results of dt.evaluate (other numbers)."""
     run = document["run"]
-    return (*(run.get(k) for k in CONFIG_KEYS), document["kind"])
+    return (*(run.get(k) for k in CONFIG_KEYS[:-1]), data_kept(run), document["kind"])
 
 
 def dataset_label(document: Document) -> str:
@@ -68,8 +73,8 @@ def config_label(document: Document) -> str:
     """A line in a panel: model, mode and K, %BC when set."""
     run = document["run"]
     label = f"{run.get('model')} {run.get('mode')} K={run.get('K')}"
-    if run.get("pct_traj", 1.0) != 1.0:
-        label += f" top{run['pct_traj']:.0%}"
+    if data_kept(run) != 1.0:
+        label += f" top{data_kept(run):.0%}"
     return label + (" (evaluate)" if document["kind"] == "evaluate" else "")
 
 
