@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from dt.envs import import_function
 from dt.errors import DTError
-from dt.sources import Trajectories, load_d4rl_hdf5, load_minari
+from dt.sources import Trajectories, load_d4rl_hdf5, load_minari, minari_local
 
 
 def returns_to_go(rewards: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -135,6 +136,7 @@ class DTDataModule(L.LightningDataModule):
         batches_per_epoch: int = 10_000,
         num_workers: int = 0,
         seed: int = 0,
+        generator: str | None = None,
     ) -> None:
         super().__init__()
         if context_len < 1 or context_len > max_ep_len:
@@ -153,6 +155,9 @@ class DTDataModule(L.LightningDataModule):
             return load_d4rl_hdf5(hp.dataset_path)
         if not hp.dataset_id:
             raise DTError("no dataset given: set dataset.id=<minari id> or dataset.path=<file.hdf5>")
+        if hp.generator and not minari_local(hp.dataset_id):
+            # Datasets dt makes itself (Key-to-Door): `generator(dataset_id)` writes it into MINARI_DATASETS_PATH.
+            import_function(hp.generator, "dataset.generator")(hp.dataset_id)
         return load_minari(hp.dataset_id, download=hp.download)
 
     def setup(self, stage: str | None = None) -> None:
