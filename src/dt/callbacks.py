@@ -10,6 +10,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from dt.errors import DTError
+from dt.results import RunResults
 from dt.rollout import (
     RolloutSpec,
     TargetResult,
@@ -72,6 +73,7 @@ class RolloutEval(L.Callback):
         self.envs: gym.vector.VectorEnv | None = None
         self.spec: RolloutSpec | None = None
         self.results: list[TargetResult] = []
+        self.run_results: RunResults | None = None  # <run folder>/results.json, rewritten per evaluation
         self._evaluated_step = -1
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -84,6 +86,8 @@ class RolloutEval(L.Callback):
             self.spec = RolloutSpec.from_module(pl_module, self.max_ep_len, self.env_id, self.action_selection)
             self.envs = make_vector_env(make_env_fn(self.spec), self.episodes, self.vectorization)
             check_env(self.envs, self.spec)
+        if getattr(trainer.datamodule, "trajectories", None) is not None:
+            self.run_results = RunResults.from_trainer(trainer, pl_module, self.spec)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.envs is not None:
@@ -94,6 +98,8 @@ class RolloutEval(L.Callback):
         assert self.envs is not None and self.spec is not None, "setup() runs first"
         self.results = evaluate_targets(pl_module, self.envs, self.spec, self.targets, self.seed, self.precision)
         self._evaluated_step = trainer.global_step
+        if self.run_results is not None and trainer.is_global_zero:
+            self.run_results.add(self.results, trainer.global_step, trainer.current_epoch)
         return {k: v for r in self.results for k, v in r.metrics().items()}
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -116,6 +122,17 @@ class RolloutEval(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_table("eval/targets", columns=TABLE_COLUMNS, data=table_rows(self.results))
+                if self.run_results is not None:
+                    logger.log_image("eval/achieved_vs_target", [achieved_vs_target_png(self.run_results)])
+
+
+def achieved_vs_target_png(run_results: RunResults) -> str:
+    """The run's achieved-vs-target plot, beside its results file (what `dt.report` draws for many runs)."""
+    from dt.plots import achieved_vs_target
+
+    document = run_results.document
+    path = run_results.path.with_name("achieved_vs_target.png")
+    return str(achieved_vs_target([document], lambda d: d["run"]["model"], lambda d: d["run"]["run_name"], path))
 
 
 def summary(results: list[TargetResult]) -> str:

@@ -81,7 +81,10 @@ class WindowDataset(Dataset):
         start = torch.as_tensor(starts, dtype=torch.long)  # (B,)
         index = start[:, None] + torch.arange(self.context_len)  # (B, K)
         mask = index < self.episode_end[start][:, None]  # (B, K): real steps; right padding after
-        index = torch.where(mask, index, start[:, None])  # padded slots read a real step, zeroed below
+        return self._gather(torch.where(mask, index, start[:, None]), mask)  # padded slots read a real step
+
+    def _gather(self, index: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The steps at `index` (B, K), zeroed where `mask` (B, K) is False."""
         actions = self.actions[index]  # (B, K, A) or (B, K)
         action_mask = mask[..., None] if actions.ndim == 3 else mask
         return {
@@ -91,6 +94,25 @@ class WindowDataset(Dataset):
             "timesteps": self.timesteps[index] * mask,  # (B, K)
             "mask": mask,
         }
+
+
+class HistoryWindowDataset(WindowDataset):
+    """Length-K windows that end at any step: that step and the K - 1 before it, left-padded (masked, zeroed)
+    before the episode's start. What BC trains on: every step is a target, with the history a rollout gives it.
+    """
+
+    def __init__(self, traj: Trajectories, context_len: int, max_ep_len: int) -> None:
+        super().__init__(traj, context_len, max_ep_len)
+        self.episode_start = torch.from_numpy(traj.starts[:-1][traj.episode_ids])  # (N,)
+
+    def __getitems__(self, ends: list[int]) -> dict[str, torch.Tensor]:
+        end = torch.as_tensor(ends, dtype=torch.long)  # (B,)
+        index = end[:, None] - torch.arange(self.context_len - 1, -1, -1)  # (B, K), the last column is `end`
+        mask = index >= self.episode_start[end][:, None]  # (B, K): real steps; left padding before
+        return self._gather(torch.where(mask, index, end[:, None]), mask)
+
+
+WINDOWS = {"forward": WindowDataset, "history": HistoryWindowDataset}
 
 
 class UniformStepSampler(Sampler[int]):
@@ -136,9 +158,12 @@ class DTDataModule(L.LightningDataModule):
         batches_per_epoch: int = 10_000,
         num_workers: int = 0,
         seed: int = 0,
+        window: str = "forward",
         generator: str | None = None,
     ) -> None:
         super().__init__()
+        if window not in WINDOWS:
+            raise DTError(f"data.window={window} must be one of {', '.join(WINDOWS)}")
         if context_len < 1 or context_len > max_ep_len:
             raise DTError(f"K={context_len} must lie in [1, max_ep_len={max_ep_len}]")
         if not isinstance(batches_per_epoch, int) or batches_per_epoch < 1:
@@ -147,7 +172,7 @@ class DTDataModule(L.LightningDataModule):
             )
         self.save_hyperparameters(logger=False)
         self.trajectories: Trajectories | None = None
-        self.train_set: WindowDataset | None = None
+        self.train_set: WindowDataset | None = None  # `window`: forward (DT) or history (BC) windows
 
     def load(self) -> Trajectories:
         hp = self.hparams
@@ -170,7 +195,8 @@ class DTDataModule(L.LightningDataModule):
         self.trajectories = traj
         if hp.delayed:
             traj = delay_rewards(traj)
-        self.train_set = WindowDataset(top_trajectories(traj, hp.pct_traj), hp.context_len, hp.max_ep_len)
+        windows = WINDOWS[hp.window]
+        self.train_set = windows(top_trajectories(traj, hp.pct_traj), hp.context_len, hp.max_ep_len)
 
     @property
     def spec(self) -> dict:

@@ -19,17 +19,16 @@ from dt.callbacks import evaluate_targets
 from dt.checkpointing import load_dt_checkpoint
 from dt.config import CONFIG_DIR
 from dt.errors import DTError, report_errors
+from dt.policy import PolicyModule, policy_class
 from dt.rollout import RolloutSpec, TargetResult, check_env, check_targets, format_table, make_env_fn, make_vector_env
 
 
-def load_module(ckpt: str | None, device: str = "cpu") -> Any:
-    """A DTModule from a checkpoint written by dt.train; DTError for a missing or foreign file."""
-    from dt.module import DTModule
-
+def load_module(ckpt: str | None, device: str = "cpu") -> PolicyModule:
+    """The policy (DTModule, BCModule) a dt.train checkpoint holds; DTError for a missing or foreign file."""
     if not ckpt:
         raise DTError("no checkpoint given: ckpt=outputs/<run>/checkpoints/last.ckpt")
-    load_dt_checkpoint(ckpt)
-    return DTModule.load_from_checkpoint(ckpt, map_location=device, weights_only=True)
+    cls = policy_class(load_dt_checkpoint(ckpt))
+    return cls.load_from_checkpoint(ckpt, map_location=device, weights_only=True)
 
 
 def resolve_settings(cfg: DictConfig, module: Any) -> dict[str, Any]:

@@ -1,18 +1,16 @@
-"""The LightningModule: normalization, loss, optimizer and warmup around `DecisionTransformer`."""
+"""The Decision Transformer's LightningModule: `DecisionTransformer` behind the shared `PolicyModule`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import torch
 
-from dt.errors import DTError
-from dt.heads import make_head
 from dt.model import DecisionTransformer, DTConfig
+from dt.policy import PolicyModule
 
 
-class DTModule(L.LightningModule):
+class DTModule(PolicyModule):
     """Owns everything needed to act from a checkpoint alone: the network, state statistics, scales.
 
     Args:
@@ -21,6 +19,7 @@ class DTModule(L.LightningModule):
         data_spec: DTDataModule.spec (state/action dims, state mean/std, reference scores).
         context_len, max_ep_len, return_scale: shared with the data and the rollout.
         run_config: the resolved Hydra config, stored so a checkpoint can be evaluated later.
+        name: the model's short name in run names and results (`model.name`).
     """
 
     def __init__(
@@ -32,8 +31,9 @@ class DTModule(L.LightningModule):
         max_ep_len: int,
         return_scale: float,
         run_config: dict[str, Any] | None = None,
+        name: str = "dt",
     ) -> None:
-        super().__init__()
+        super().__init__(data_spec, return_scale)
         self.save_hyperparameters()
         config = DTConfig(
             state_dim=data_spec["state_dim"],
@@ -44,10 +44,6 @@ class DTModule(L.LightningModule):
             **net,
         )
         self.model = DecisionTransformer(config)
-        self.head = make_head(config.discrete)
-        self.return_scale = return_scale
-        self.register_buffer("state_mean", torch.tensor(data_spec["state_mean"], dtype=torch.float32))
-        self.register_buffer("state_std", torch.tensor(data_spec["state_std"], dtype=torch.float32))
 
     def forward(
         self,
@@ -58,7 +54,7 @@ class DTModule(L.LightningModule):
         last_only: bool = False,
     ) -> torch.Tensor:
         """Raw model outputs for every step, (B, T, A), or the last one (B, A); the one place inputs are normalized."""
-        states = (states - self.state_mean) / self.state_std
+        states = self.normalize_states(states)
         return self.model(returns_to_go / self.return_scale, states, actions, timesteps, last_only)
 
     @torch.inference_mode()
@@ -76,26 +72,7 @@ class DTModule(L.LightningModule):
         """
         return self.head.act(self(returns_to_go, states, actions, timesteps, last_only=True), uniform)
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def outputs_and_targets(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every step of the window is a target; right padding is masked out."""
         outputs = self(batch["returns_to_go"], batch["states"], batch["actions"], batch["timesteps"])
-        mask = batch["mask"].to(outputs.dtype)
-        loss = self.head.loss(outputs, batch["actions"], mask)
-        if not torch.isfinite(loss):
-            raise DTError(
-                f"train/loss became {loss.item()} at step {self.global_step}: lower model.optim.lr "
-                "or check the dataset for extreme values"
-            )
-        self.log("train/loss", loss, prog_bar=True)
-        for name, value in self.head.metrics(outputs.detach(), batch["actions"], mask).items():
-            self.log(f"train/{name}", value)  # action_error (continuous) or accuracy (discrete)
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"])
-        return loss
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        optim = self.hparams.optim
-        optimizer = torch.optim.AdamW(
-            self.model.optim_groups(optim["weight_decay"]), lr=optim["lr"], betas=tuple(optim["betas"])
-        )
-        warmup_steps = max(int(optim["warmup_steps"]), 1)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min((step + 1) / warmup_steps, 1.0))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return outputs, batch["actions"], batch["mask"]

@@ -1,0 +1,103 @@
+"""What every trainable policy shares: state normalization, the action head, the loss and its logging, AdamW + warmup.
+
+Every model (the Decision Transformer, the MLP BC baseline) is a `PolicyModule` with
+`predict_action(returns_to_go, states, actions, timesteps)`: the rollout, the callback and `dt.evaluate` know
+nothing else. A checkpoint records its class (`POLICY_CLASS_KEY`), so `dt.evaluate` rebuilds the right one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn as nn
+
+from dt.errors import DTError
+from dt.heads import make_head
+
+POLICY_CLASS_KEY = "dt_policy_class"  # checkpoint key: dotted path of the PolicyModule subclass
+
+
+def decay_groups(module: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: decay Linear weights only; never biases, LayerNorms or embeddings."""
+    decay = {id(m.weight) for m in module.modules() if isinstance(m, nn.Linear)}
+    params = list(module.parameters())
+    return [
+        {"params": [p for p in params if id(p) in decay], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in decay], "weight_decay": 0.0},
+    ]
+
+
+class PolicyModule(L.LightningModule):
+    """Base of DTModule and BCModule: owns the state statistics, the head and the optimizer of `self.model`.
+
+    Subclasses build `self.model` and implement `predict_action` and `outputs_and_targets` (what the loss
+    compares for one training batch).
+    """
+
+    def __init__(self, data_spec: dict[str, Any], return_scale: float) -> None:
+        super().__init__()
+        self.head = make_head(bool(data_spec["discrete"]))
+        self.return_scale = return_scale
+        self.register_buffer("state_mean", torch.tensor(data_spec["state_mean"], dtype=torch.float32))
+        self.register_buffer("state_std", torch.tensor(data_spec["state_std"], dtype=torch.float32))
+
+    def normalize_states(self, states: torch.Tensor) -> torch.Tensor:
+        return (states - self.state_mean) / self.state_std
+
+    def predict_action(
+        self,
+        returns_to_go: torch.Tensor,  # (B, T) raw, in reward units
+        states: torch.Tensor,  # (B, T, S) raw
+        actions: torch.Tensor,  # (B, T, A) or (B, T)
+        timesteps: torch.Tensor,  # (B, T)
+        uniform: torch.Tensor | None = None,  # (B,) in [0, 1): sample discrete actions with these draws
+    ) -> torch.Tensor:
+        """Action for the last step of each context, (B, A) or (B,); argmax for discrete actions without `uniform`."""
+        raise NotImplementedError
+
+    def outputs_and_targets(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(raw outputs (B, T, A), target actions (B, T, A) or (B, T), mask (B, T)) for the head's loss."""
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        outputs, actions, mask = self.outputs_and_targets(batch)
+        mask = mask.to(outputs.dtype)
+        loss = self.head.loss(outputs, actions, mask)
+        if not torch.isfinite(loss):
+            raise DTError(
+                f"train/loss became {loss.item()} at step {self.global_step}: lower model.optim.lr "
+                "or check the dataset for extreme values"
+            )
+        self.log("train/loss", loss, prog_bar=True)
+        for name, value in self.head.metrics(outputs.detach(), actions, mask).items():
+            self.log(f"train/{name}", value)  # action_error (continuous) or accuracy (discrete)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"])
+        return loss
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optim = self.hparams.optim
+        optimizer = torch.optim.AdamW(
+            decay_groups(self.model, optim["weight_decay"]), lr=optim["lr"], betas=tuple(optim["betas"])
+        )
+        warmup_steps = max(int(optim["warmup_steps"]), 1)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min((step + 1) / warmup_steps, 1.0))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[POLICY_CLASS_KEY] = f"{type(self).__module__}.{type(self).__qualname__}"
+
+
+def policy_class(checkpoint: dict[str, Any]) -> type[PolicyModule]:
+    """The PolicyModule subclass a checkpoint holds (checkpoints older than the key hold a DTModule)."""
+    path = checkpoint.get(POLICY_CLASS_KEY) or "dt.module.DTModule"
+    module_name, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise DTError(f"the checkpoint holds a {path}, which this dt cannot import: update dt") from err
+    if not (isinstance(cls, type) and issubclass(cls, PolicyModule)):
+        raise DTError(f"the checkpoint names {path}, which is not a dt policy: pass a .ckpt written by dt.train")
+    return cls

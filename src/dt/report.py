@@ -1,0 +1,204 @@
+"""Tables and plots from results files: `python -m dt.report DIR [DIR ...] [--out OUT]`.
+
+Finds every `results.json` under the folders (training runs and `dt.evaluate` outputs), groups runs by
+`run.experiment`, and writes `OUT/report.md` (OUT defaults to the first DIR): per experiment a table whose
+rows are configurations and whose columns give, per target return, the score over seeds (mean ± std) of
+the **last** evaluation and of the **best** one (the max over evaluation steps of the per-target mean,
+CORL's convention), the number of seeds, the success rate when the env defines one, and the paper's number
+where one exists; plus PNG learning curves and achieved-vs-target plots beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dt.errors import DTError, report_errors
+from dt.paper import paper_score
+from dt.results import FILENAME, load_results
+
+Document = dict[str, Any]
+CONFIG_KEYS = ("env", "dataset", "mode", "model", "K", "pct_traj")
+NO_EXPERIMENT = "runs"  # the group of runs that name no experiment
+
+
+def find_results(folders: list[Path]) -> list[tuple[Path, Document]]:
+    """Every results file under the folders, each read once, in path order."""
+    paths = set()
+    for folder in folders:
+        if not folder.is_dir():
+            raise DTError(f"{folder} is not a folder: pass the outputs/ or multirun/ folder of your runs")
+        paths.update(p.resolve() for p in folder.rglob(FILENAME))
+    if not paths:
+        where = ", ".join(str(f) for f in folders)
+        raise DTError(f"no {FILENAME} under {where}: pass a folder of dt.train or dt.evaluate runs")
+    return [(p, load_results(p)) for p in sorted(paths)]
+
+
+def config_key(document: Document) -> tuple:
+    """One table row: the configuration, plus `evaluate` for results of dt.evaluate (other numbers)."""
+    run = document["run"]
+    return (*(run.get(k) for k in CONFIG_KEYS), document["kind"])
+
+
+def dataset_label(document: Document) -> str:
+    """One plot panel per env and dataset: `hopper medium-v0+expert-v0`."""
+    run = document["run"]
+    dataset = "+".join(d.rstrip("/").rsplit("/", 1)[-1] for d in str(run.get("dataset")).split("+"))
+    return f"{run.get('env')} {dataset}"
+
+
+def config_label(document: Document) -> str:
+    """A line in a panel: model, mode and K, %BC when set."""
+    run = document["run"]
+    label = f"{run.get('model')} {run.get('mode')} K={run.get('K')}"
+    if run.get("pct_traj", 1.0) != 1.0:
+        label += f" top{run['pct_traj']:.0%}"
+    return label + (" (evaluate)" if document["kind"] == "evaluate" else "")
+
+
+@dataclass
+class Cell:
+    """One (configuration, target) cell: per-seed scores of the last and best evaluations."""
+
+    last: list[float]
+    best: list[float]
+    success: list[float]
+
+
+def score_name(documents: list[Document]) -> str:
+    evals = [e for d in documents for e in d["evals"]]
+    return "normalized_mean" if evals and all(e.get("normalized_mean") is not None for e in evals) else "return_mean"
+
+
+def run_cells(document: Document, key: str) -> dict[str, tuple[float, float, float | None]]:
+    """target -> (last score, best score, last success rate) for one run."""
+    by_target: dict[str, list[dict]] = defaultdict(list)
+    for e in document["evals"]:
+        by_target[e["target"]].append(e)
+    cells = {}
+    for target, evals in by_target.items():
+        last = max(evals, key=lambda e: e["step"])
+        cells[target] = (last[key], max(e[key] for e in evals), last.get("success_rate"))
+    return cells
+
+
+def mean_std(values: list[float]) -> str:
+    """`67.6 ± 1.0` over seeds (population std, as CORL); a single seed has no ±."""
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{np.mean(values):.1f} ± {np.std(values):.1f}"
+
+
+def target_order(targets: set[str], documents: list[Document]) -> list[str]:
+    """Targets by their return, highest first."""
+    value = {e["target"]: e["target_return"] for d in documents for e in d["evals"]}
+    return sorted(targets, key=lambda t: -value.get(t, 0.0))
+
+
+def experiment_table(documents: list[Document]) -> str:
+    """The markdown table of one experiment."""
+    key = score_name(documents)
+    rows: dict[tuple, dict[str, Cell]] = defaultdict(lambda: defaultdict(lambda: Cell([], [], [])))
+    seeds: dict[tuple, set] = defaultdict(set)
+    paper: dict[tuple, str] = {}
+    for document in documents:
+        row = config_key(document)
+        seeds[row].add(document["run"].get("seed"))
+        for target, (last, best, success) in run_cells(document, key).items():
+            cell = rows[row][target]
+            cell.last.append(last)
+            cell.best.append(best)
+            if success is not None:
+                cell.success.append(success)
+        found = paper_score(document["run"])
+        if found:
+            paper[row] = f"{found[0]:.1f} ({found[1]})"
+    targets = target_order({t for cells in rows.values() for t in cells}, documents)
+    has_success = any(c.success for cells in rows.values() for c in cells.values())
+    score = "normalized score" if key == "normalized_mean" else "return"
+    header = ["env", "dataset", "mode", "model", "K", "data kept"]
+    for t in targets:
+        header += [f"target {t}: last", "best"] + (["success (last)"] if has_success else [])
+    header += ["seeds", "paper (D4RL)"] if paper else ["seeds"]
+    lines = [f"Score: {score}, mean ± std over seeds.", "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    for row in sorted(rows, key=lambda r: tuple(str(x) for x in r)):
+        env, dataset, mode, model, k, pct, kind = row
+        model = f"{model} (evaluate)" if kind == "evaluate" else model
+        cells = [str(env), f"`{dataset}`", str(mode), str(model), str(k), f"{pct:.0%}"]
+        for t in targets:
+            c = rows[row].get(t)
+            cells += [mean_std(c.last), mean_std(c.best)] if c else ["", ""]
+            if has_success:
+                cells.append(f"{np.mean(c.success):.2f}" if c and c.success else "")
+        cells.append(str(len(seeds[row])))
+        if paper:
+            cells.append(paper.get(row, ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "runs"
+
+
+def write_report(folders: list[Path], out: Path | None = None) -> tuple[Path, list[str], list[Path]]:
+    """Write `report.md` and the plots; returns the report's path, the tables and the plot paths."""
+    from dt.plots import achieved_vs_target, learning_curves
+
+    found = find_results(folders)
+    out = Path(out or folders[0])
+    experiments: dict[str, list[Document]] = defaultdict(list)
+    for _, document in found:
+        experiments[document["run"].get("experiment") or NO_EXPERIMENT].append(document)
+    sections, tables, plots = [f"# Report: {len(found)} results files under {', '.join(map(str, folders))}", ""], [], []
+    for name, documents in sorted(experiments.items()):
+        table = experiment_table(documents)
+        tables.append(f"## {name}\n\n{table}")
+        stem = out / slug(name)
+        curve = learning_curves(documents, config_label, dataset_label, Path(f"{stem}_learning_curves.png"))
+        target = achieved_vs_target(documents, config_label, dataset_label, Path(f"{stem}_achieved_vs_target.png"))
+        plots += [curve, target]
+        sections += [
+            f"## {name}",
+            "",
+            table,
+            "",
+            f"![learning curves]({curve.name}) ![achieved vs target]({target.name})",
+            "",
+        ]
+    sections += [
+        "last: the evaluation at the run's largest step; best: the max over evaluation steps (CORL's convention).",
+        "Paper numbers are D4RL scores (Chen et al. 2021); datasets other than D4RL's are not directly comparable.",
+    ]
+    path = out / "report.md"
+    tmp = path.with_name(".report.md.tmp")
+    tmp.write_text("\n".join(sections) + "\n")
+    tmp.replace(path)
+    return path, tables, plots
+
+
+@report_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m dt.report", description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", type=Path, help="folders holding results.json files (searched deeply)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for report.md and plots (default: the first)")
+    args = parser.parse_args(argv)
+    path, tables, plots = write_report(args.folders, args.out)
+    print("\n\n".join(tables))
+    print(f"\nreport: {path}")
+    for plot in plots:
+        print(f"plot: {plot}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""The per-run results file, `<run folder>/results.json`: written by training and `dt.evaluate`, read by `dt.report`.
+
+Schema 1 (the contract between the training callback, `dt.evaluate` and `dt.report`):
+`{"schema": 1, "kind": "train"|"evaluate", "run": {...}, "dataset": {...}, "evals": [{...}, ...]}`,
+one entry in `evals` per (evaluation step, target). Files are replaced atomically (temp file + rename), so
+a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dt.errors import DTError
+from dt.rollout import target_name
+
+SCHEMA = 1
+FILENAME = "results.json"
+RUN_KEYS = ("run_name", "experiment", "env", "env_id", "dataset", "mode", "model", "K", "seed", "pct_traj", "ckpt")
+
+
+def write_json_atomic(path: str | Path, document: dict[str, Any]) -> None:
+    """Write to a temporary file beside `path`, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(document, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def model_name(model_config: dict[str, Any]) -> str:
+    """`dt` or `bc`: the config's `name` when it has one, else from the module class (`BCModule` -> bc)."""
+    if model_config.get("name"):
+        return str(model_config["name"])
+    class_name = str(model_config.get("_target_", "DTModule")).rsplit(".", 1)[-1]
+    return class_name.removesuffix("Module").lower() or "dt"
+
+
+def run_info(run_config: dict[str, Any], ckpt: str | None = None, experiment: str | None = None) -> dict[str, Any]:
+    """The `run` block from a resolved training config (a checkpoint's `run_config`)."""
+    env, dataset, mode = run_config.get("env") or {}, run_config.get("dataset") or {}, run_config.get("mode") or {}
+    dataset_id = dataset.get("id") or dataset.get("path")
+    if isinstance(dataset_id, (list, tuple)):
+        dataset_id = "+".join(str(d) for d in dataset_id)
+    return {
+        "run_name": run_config.get("run_name"),
+        "experiment": experiment,
+        "env": env.get("name"),
+        "env_id": env.get("id"),
+        "dataset": dataset_id,
+        "mode": mode.get("name", "normal"),
+        "model": model_name(run_config.get("model") or {}),
+        "K": int(run_config.get("K", 0)),
+        "seed": int(run_config.get("seed", 0)),
+        "pct_traj": float(dataset.get("pct_traj", 1.0)),
+        "ckpt": ckpt,
+    }
+
+
+def dataset_info(returns: np.ndarray, num_steps: int, normalize: Any) -> dict[str, Any]:
+    """The `dataset` block: episode returns summarized, normalized with `normalize` (None: not normalizable)."""
+    returns = np.asarray(returns, dtype=np.float64)
+    normalized = normalize(returns)
+    return {
+        "num_episodes": len(returns),
+        "num_steps": int(num_steps),
+        "return_mean": float(returns.mean()),
+        "return_max": float(returns.max()),
+        "normalized_mean": float(normalized.mean()) if normalized is not None else None,
+        "normalized_max": float(normalized.max()) if normalized is not None else None,
+    }
+
+
+def eval_entry(result: Any, step: int, epoch: int, target: str) -> dict[str, Any]:
+    """One `evals` entry from a `rollout.TargetResult`."""
+    returns = np.asarray(result.returns, dtype=np.float64)
+    return {
+        "step": int(step),
+        "epoch": int(epoch),
+        "target": target,
+        "target_return": float(result.target_return),
+        "return_mean": float(returns.mean()),
+        "return_std": float(returns.std()),
+        "normalized_mean": float(result.normalized.mean()) if result.normalized is not None else None,
+        "length_mean": float(np.mean(result.lengths)),
+        "success_rate": result.success_rate,
+        "episodes": len(returns),
+        "returns": returns.tolist(),
+    }
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """A results file, checked for the keys `dt.report` reads; DTError names the file otherwise."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DTError(f"{path} is not a readable results file ({err}): delete it or rerun that run") from err
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+        raise DTError(f"{path} is not a dt results file of schema {SCHEMA}: delete it or rerun that run")
+    missing = [key for key in ("kind", "run", "dataset", "evals") if key not in document]
+    if missing:
+        raise DTError(f"{path} lacks {missing}: delete it or rerun that run")
+    return document
+
+
+def hydra_experiment() -> str | None:
+    """The `experiment=<name>` choice of the running Hydra job, else None."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().runtime.choices.get("experiment")
+
+
+class RunResults:
+    """A training run's results file: rewritten with every evaluation (see `callbacks.RolloutEval`)."""
+
+    def __init__(self, path: str | Path, run: dict[str, Any], dataset: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.document: dict[str, Any] = {"schema": SCHEMA, "kind": "train", "run": run, "dataset": dataset, "evals": []}
+
+    @classmethod
+    def from_trainer(cls, trainer: Any, pl_module: Any, spec: Any) -> RunResults:
+        """Run settings from the module's stored config, dataset returns from the datamodule."""
+        run_config = pl_module.hparams.get("run_config") or {}
+        traj = trainer.datamodule.trajectories
+        dataset = dataset_info(traj.returns, traj.num_steps, spec.normalize)
+        run = run_info(run_config, experiment=hydra_experiment())
+        return cls(Path(trainer.default_root_dir) / FILENAME, run, dataset)
+
+    def add(self, results: list[Any], step: int, epoch: int, ckpt: str | None = None) -> None:
+        """Append one evaluation (every target) and rewrite the file."""
+        evals = self.document["evals"]
+        evals[:] = [e for e in evals if e["step"] != step]  # a re-evaluation of the same weights replaces
+        evals += [eval_entry(r, step, epoch, target_name(r.target_return)) for r in results]
+        self.document["run"]["ckpt"] = ckpt
+        write_json_atomic(self.path, self.document)

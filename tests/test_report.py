@@ -1,0 +1,169 @@
+"""dt.report on hand-written results files, and the results file a tiny training run writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dt.paper import d4rl_name, paper_score
+from dt.report import main, write_report
+from dt.results import SCHEMA, load_results
+from tests.conftest import compose_config, tiny_train_overrides
+
+PNG_MAGIC = b"\x89PNG"
+
+
+def evals_at(step: int, scores: dict[str, float], success: float | None = None) -> list[dict]:
+    """One evaluation step: target label -> normalized score (returns scaled by 10 for the raw columns)."""
+    return [
+        {
+            "step": step,
+            "epoch": step // 100,
+            "target": target,
+            "target_return": float(target),
+            "return_mean": 10 * score,
+            "return_std": 1.0,
+            "normalized_mean": score,
+            "length_mean": 100.0,
+            "success_rate": success,
+            "episodes": 2,
+            "returns": [10 * score - 1, 10 * score + 1],
+        }
+        for target, score in scores.items()
+    ]
+
+
+def results_doc(model: str, seed: int, evals: list[dict], experiment: str | None = "table", K: int = 20) -> dict:
+    return {
+        "schema": SCHEMA,
+        "kind": "train",
+        "run": {
+            "run_name": f"hopper-{model}-s{seed}",
+            "experiment": experiment,
+            "env": "hopper",
+            "env_id": "Hopper-v5",
+            "dataset": "sb3/hopper/medium-v0",
+            "mode": "normal",
+            "model": model,
+            "K": K,
+            "seed": seed,
+            "pct_traj": 1.0,
+            "ckpt": None,
+        },
+        "dataset": {
+            "num_episodes": 10,
+            "num_steps": 1000,
+            "return_mean": 400.0,
+            "return_max": 900.0,
+            "normalized_mean": 40.0,
+            "normalized_max": 90.0,
+        },
+        "evals": evals,
+    }
+
+
+def write_doc(folder: Path, document: dict) -> None:
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(document))
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    """Two DT seeds (best at step 100, last at step 200) and one BC seed, in a multirun-like layout."""
+    write_doc(
+        tmp_path / "0-dt-s0",
+        results_doc("dt", 0, evals_at(100, {"3600": 70, "1800": 40}) + evals_at(200, {"3600": 60, "1800": 44})),
+    )
+    write_doc(
+        tmp_path / "1-dt-s1",
+        results_doc("dt", 1, evals_at(100, {"3600": 50, "1800": 30}) + evals_at(200, {"3600": 64, "1800": 40})),
+    )
+    write_doc(tmp_path / "2-bc-s0", results_doc("bc", 0, evals_at(200, {"3600": 55, "1800": 55})))
+    return tmp_path
+
+
+def table_row(table: str, model: str) -> list[str]:
+    line = next(line for line in table.splitlines() if f"| {model} |" in line)
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_report_table_last_best_and_seeds(runs: Path) -> None:
+    path, tables, plots = write_report([runs])
+    assert path == runs / "report.md" and len(tables) == 1
+    table = tables[0]
+    assert "target 3600: last" in table.splitlines()[4]  # highest target first, after the title lines
+    dt = table_row(table, "dt")
+    # env, dataset, mode, model, K, kept | 3600 last, best | 1800 last, best | seeds | paper
+    assert dt[6] == "62.0 ± 2.0"  # last: mean(60, 64), population std
+    assert dt[7] == "67.0 ± 3.0"  # best: max over steps per seed (70, 64)
+    assert dt[8] == "42.0 ± 2.0" and dt[9] == "42.0 ± 2.0"  # per seed max(40, 44) and max(30, 40)
+    assert dt[10] == "2"
+    assert dt[11].startswith("67.6")  # the paper's DT hopper-medium, D4RL
+    bc = table_row(table, "bc")
+    assert bc[6] == "55.0" and bc[10] == "1" and bc[11].startswith("63.9")
+    assert "success" not in table
+    assert "![learning curves](table_learning_curves.png)" in path.read_text()
+    for plot in plots:
+        assert plot.read_bytes()[:4] == PNG_MAGIC
+
+
+def test_report_groups_by_experiment_and_shows_success(tmp_path: Path) -> None:
+    write_doc(tmp_path / "a", results_doc("dt", 0, evals_at(100, {"1": 10}, success=0.5), experiment="keys"))
+    write_doc(tmp_path / "b", results_doc("dt", 1, evals_at(100, {"1": 20}, success=1.0), experiment="keys"))
+    write_doc(tmp_path / "c", results_doc("dt", 0, evals_at(100, {"3600": 10}), experiment=None, K=5))
+    out = tmp_path / "report"
+    _, tables, plots = write_report([tmp_path], out)
+    assert [t.splitlines()[0] for t in tables] == ["## keys", "## runs"]
+    assert "success (last)" in tables[0] and table_row(tables[0], "dt")[8] == "0.75"
+    assert "success" not in tables[1]
+    assert "paper" not in tables[1]  # K=5: the paper trained K=20
+    assert len(plots) == 4 and all(p.parent == out for p in plots)
+
+
+def test_report_cli_prints_tables_and_plots(runs: Path, capsys: pytest.CaptureFixture) -> None:
+    main([str(runs)])
+    printed = capsys.readouterr().out
+    assert "| dt |" in printed and f"report: {runs / 'report.md'}" in printed
+    assert printed.count("plot: ") == 2
+
+
+def test_report_empty_folder_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path)])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dt: error: no results.json under") and "\n" not in err
+
+
+def test_report_rejects_foreign_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "results.json").write_text('{"ckpt": "x", "results": []}')
+    with pytest.raises(SystemExit):
+        main([str(tmp_path)])
+    assert "not a dt results file" in capsys.readouterr().err
+
+
+def test_paper_names() -> None:
+    assert d4rl_name("sb3/hopper/replay-v0") == "medium-replay"
+    assert d4rl_name("sb3/hopper/medium-v0+sb3/hopper/expert-v0") == "medium-expert"
+    assert d4rl_name("sb3/hopper/mixed-v0") is None
+    run = {"env": "hopper", "dataset": "sb3/hopper/replay-v0", "mode": "normal", "model": "bc", "K": 20}
+    assert paper_score(run)[0] == 27.6
+    assert paper_score({**run, "pct_traj": 0.1}) is None
+
+
+def test_training_writes_results_file_the_report_reads(tiny_minari: str, tmp_path: Path) -> None:
+    from dt.train import train
+
+    run_dir = tmp_path / "run"
+    overrides = tiny_train_overrides(tiny_minari) + ["trainer.max_epochs=2", "eval.target_returns=[50,20]"]
+    train(compose_config(overrides, run_dir))
+    document = load_results(run_dir / "results.json")
+    assert document["kind"] == "train" and document["run"]["dataset"] == tiny_minari
+    assert document["run"]["model"] == "dt" and document["run"]["K"] == 5
+    assert document["dataset"]["num_episodes"] == 12 and document["dataset"]["normalized_mean"] is not None
+    assert [(e["step"], e["target"]) for e in document["evals"]] == [(4, "50"), (4, "20"), (8, "50"), (8, "20")]
+    assert all(len(e["returns"]) == e["episodes"] == 2 and e["success_rate"] is None for e in document["evals"])
+    _, tables, _ = write_report([tmp_path])
+    assert "target 50: last" in tables[0]
