@@ -159,3 +159,15 @@ def test_experiment_generates_the_missing_dataset(tmp_path: Path, monkeypatch: p
     dm.setup("fit")
     assert dm.spec["num_episodes"] == 50 and dm.spec["act_dim"] == 4 and dm.spec["discrete"]
     assert compose_config(["experiment=key_to_door", "dataset=random_10k"]).data.dataset_id.endswith("10k-v0")
+
+
+def test_random_policy_reference_row(tmp_path: Path) -> None:
+    from dt.results import load_results
+    from experiments.random_policy import main as random_policy
+
+    random_policy(["env=key_to_door", "eval.episodes=400", "seed=1", "--out", str(tmp_path), "--experiment", "kd"])
+    document = load_results(tmp_path / "results.json")
+    assert document["run"]["model"] == "random" and document["run"]["experiment"] == "kd"
+    entry = document["evals"][0]
+    assert entry["episodes"] == 400 and entry["success_rate"] == np.mean(np.array(entry["returns"]) >= 1)
+    assert abs(entry["success_rate"] - RANDOM_SUCCESS_RATE) < 0.03  # the same rate as the env's own random walk
