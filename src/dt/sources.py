@@ -158,11 +158,16 @@ def check_minari_remote(timeout: float = 5.0) -> None:
     get_session().head(constants.ENDPOINT, timeout=timeout)
 
 
+def minari_local(dataset_id: str) -> bool:
+    """Whether the dataset lies in MINARI_DATASETS_PATH."""
+    return os.path.isdir(os.path.join(minari_root(), dataset_id, "data"))
+
+
 def load_minari(dataset_id: str, download: bool = True) -> Trajectories:
     """Load a Minari dataset by id, downloading it first when it is not local and `download` is set."""
     import minari
 
-    local = os.path.isdir(os.path.join(minari_root(), dataset_id, "data"))
+    local = minari_local(dataset_id)
     where = f"not found in {minari_root()} (MINARI_DATASETS_PATH)"
     if not local and not download:
         raise DTError(
