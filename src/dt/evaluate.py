@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dt.callbacks import evaluate_targets
 from dt.checkpointing import load_dt_checkpoint
+from dt.cli import check_group_choices
 from dt.config import CONFIG_DIR
 from dt.errors import DTError, report_errors
 from dt.policy import PolicyModule, policy_class
@@ -99,10 +100,15 @@ def _write_results(
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
 @report_errors
-def main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> None:
     results = evaluate(cfg)
     print(format_table(results))
     print(f"results: {Path(HydraConfig.get().runtime.output_dir) / FILENAME}")
+
+
+def main() -> None:
+    report_errors(check_group_choices)(sys.argv[1:])  # `evaluate_experiment=typo`: one line, before Hydra
+    _hydra_main()
 
 
 if __name__ == "__main__":
