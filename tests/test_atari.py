@@ -17,7 +17,7 @@ from dt.encoders import AtariEncoder
 from dt.envs.atari import check_game, make_atari, preprocess_frames
 from dt.errors import DTError
 from dt.frames import FrameStacks
-from dt.model import DecisionTransformer, DTConfig
+from dt.model import DecisionTransformer, DTConfig, decay_groups
 from dt.module import DTModule
 from dt.rollout import RolloutSpec, make_env_fn, make_vector_env, module_policy, rollout_batched, rollout_sequential
 from dt.sources import from_episode_list, load_minari
@@ -75,7 +75,7 @@ def test_model_picks_the_encoder_by_state_shape_and_acts_from_the_last_step() ->
     logits = model(*args)
     assert logits.shape == (2, 3, 6)
     torch.testing.assert_close(model(*args, last_only=True), logits[:, -1], atol=1e-5, rtol=1e-5)
-    decayed = {id(p) for p in model.optim_groups(0.1)[0]["params"]}
+    decayed = {id(p) for p in decay_groups(model, 0.1)[0]["params"]}
     assert id(model.embed_state.conv[0].weight) in decayed  # conv weights decay, as the official optimizer
 
 
@@ -175,9 +175,10 @@ def test_pixel_module_skips_state_normalization() -> None:
     assert action.shape == (1,) and action.dtype == torch.long
 
 
-def test_discrete_vectorized_rollout_on_ale_equals_sequential() -> None:
+@pytest.mark.parametrize("action_selection", ["argmax", "sample"])
+def test_discrete_vectorized_rollout_on_ale_equals_sequential(action_selection: str) -> None:
     module = pixel_module(K=3)
-    spec = RolloutSpec.from_module(module, max_ep_len=7)  # 7 steps > K: the state window slides
+    spec = RolloutSpec.from_module(module, max_ep_len=7, action_selection=action_selection)  # 7 > K: window slides
     assert spec.obs_shape == STACK and spec.discrete
     envs = make_vector_env(make_env_fn(spec), 2)
     policy = module_policy(module, "32")
@@ -309,6 +310,12 @@ def test_train_on_minari_atari_id(minari_atari_root: Path, tmp_path: Path, monke
     assert cfg.data.dataset_id == "atari/breakout/expert-v0"
     assert train(cfg).global_step == 2
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_bc_on_pixels_is_a_user_error(dqn_replay_run: Path, tmp_path: Path) -> None:
+    overrides = ["env=breakout", f"dataset.path={dqn_replay_run}", "data.replay_steps=5", "model=bc"]
+    with pytest.raises(DTError, match="model=bc takes vector states"):
+        train(compose_config([*overrides, *tiny_atari_overrides()], output_dir=tmp_path))
 
 
 def test_pixel_data_with_a_vector_env_is_a_user_error(tmp_path: Path) -> None:

@@ -65,6 +65,14 @@ def test_corrupt_hdf5_is_one_line_error(tmp_path: Path) -> None:
     assert_one_line_error(result, "garbage.hdf5", "not a readable HDF5 file")
 
 
+def test_unreachable_minari_remote_is_one_quiet_line(tmp_path: Path) -> None:
+    # A hub that refuses connections: without dt's pre-check, huggingface_hub would log ~20 retries over ~30 s.
+    offline = {"MINARI_DATASETS_PATH": str(tmp_path / "empty"), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    result = run_cli("env=hopper", "dataset=medium", "mode=delayed", f"hydra.run.dir={tmp_path / 'run'}", env=offline)
+    assert_one_line_error(result, "mujoco/hopper/medium-v0", "could not be downloaded", "MINARI_DATASETS_PATH")
+    assert result.stdout == ""
+
+
 def test_truncated_hdf5(tmp_path: Path) -> None:
     path = write_hdf5(tmp_path / "d.hdf5")
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -102,7 +110,8 @@ def test_episodes_shorter_than_k_are_padded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "group,choices", [("env", "halfcheetah, hopper, walker2d"), ("mode", "delayed, noise, normal")]
+    "group,choices",
+    [("env", "breakout, halfcheetah, hopper, pong, qbert, seaquest, walker2d"), ("mode", "delayed, noise, normal")],
 )
 def test_unknown_group_names_list_the_choices(group: str, choices: str) -> None:
     with pytest.raises(DTError, match=f"unknown {group} 'nope': choose one of {choices}"):

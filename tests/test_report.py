@@ -93,7 +93,9 @@ def test_report_table_last_best_and_seeds(runs: Path) -> None:
     path, tables, plots = write_report([runs])
     assert path == runs / "report.md" and len(tables) == 1
     table = tables[0]
-    assert "target 3600: last" in table.splitlines()[4]  # highest target first, after the title lines
+    header = next(line for line in table.splitlines() if line.startswith("| env"))
+    assert header.index("target 3600: last") < header.index("target 1800: last")  # highest target first
+    assert "- dataset `sb3/hopper/medium-v0`: 10 episodes, 1000 steps, return mean 400.0 / best 900.0" in table
     dt = table_row(table, "dt")
     # env, dataset, mode, model, K, kept | 3600 last, best | 1800 last, best | seeds | paper
     assert dt[6] == "62.0 ± 2.0"  # last: mean(60, 64), population std
@@ -113,12 +115,16 @@ def test_report_groups_by_experiment_and_shows_success(tmp_path: Path) -> None:
     write_doc(tmp_path / "a", results_doc("dt", 0, evals_at(100, {"1": 10}, success=0.5), experiment="keys"))
     write_doc(tmp_path / "b", results_doc("dt", 1, evals_at(100, {"1": 20}, success=1.0), experiment="keys"))
     write_doc(tmp_path / "c", results_doc("dt", 0, evals_at(100, {"3600": 10}), experiment=None, K=5))
+    other = results_doc("dt", 0, evals_at(100, {"3600": 10}) + evals_at(200, {"3600": 20}), experiment=None)
+    other["run"]["dataset"] = "sb3/hopper/replay-v0"  # a second plot panel
+    write_doc(tmp_path / "d", other)
     out = tmp_path / "report"
     _, tables, plots = write_report([tmp_path], out)
     assert [t.splitlines()[0] for t in tables] == ["## keys", "## runs"]
     assert "success (last)" in tables[0] and table_row(tables[0], "dt")[8] == "0.75"
     assert "success" not in tables[1]
-    assert "paper" not in tables[1]  # K=5: the paper trained K=20
+    assert table_row(tables[1], "dt")[-1] == ""  # K=5: the paper trained K=20
+    assert "82.7 (Table 2)" in tables[1]  # replay-v0 stands in for D4RL medium-replay
     assert len(plots) == 4 and all(p.parent == out for p in plots)
 
 
@@ -137,11 +143,16 @@ def test_report_empty_folder_is_one_line_error(tmp_path: Path, capsys: pytest.Ca
     assert err.startswith("dt: error: no results.json under") and "\n" not in err
 
 
-def test_report_rejects_foreign_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    (tmp_path / "results.json").write_text('{"ckpt": "x", "results": []}')
-    with pytest.raises(SystemExit):
-        main([str(tmp_path)])
-    assert "not a dt results file" in capsys.readouterr().err
+def test_report_skips_foreign_json(runs: Path, capsys: pytest.CaptureFixture) -> None:
+    (runs / "old").mkdir()
+    (runs / "old" / "results.json").write_text('{"ckpt": "x", "results": []}')
+    main([str(runs)])
+    captured = capsys.readouterr()
+    assert "dt: warning: skipped" in captured.err and "not a dt results file" in captured.err
+    assert "| dt |" in captured.out
+    with pytest.raises(SystemExit):  # nothing readable left: an error
+        main([str(runs / "old")])
+    assert "no results.json of schema 1" in capsys.readouterr().err
 
 
 def test_paper_names() -> None:

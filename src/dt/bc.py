@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dt.errors import DTError
 from dt.model import ACTIVATIONS
 from dt.policy import PolicyModule
 
@@ -60,6 +61,8 @@ class BCModule(PolicyModule):
         name: str = "bc",
     ) -> None:
         super().__init__(data_spec, return_scale)
+        if len(data_spec.get("state_shape") or [0]) > 1:
+            raise DTError("model=bc takes vector states; pixel (Atari) states need model=dt")
         self.save_hyperparameters()
         self.model = MLPBC(int(data_spec["state_dim"]), int(data_spec["act_dim"]), context_len, **net)
 

@@ -9,6 +9,7 @@ import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
+from dt.console import EvalProgress, update_scores
 from dt.errors import DTError
 from dt.results import RunResults
 from dt.rollout import (
@@ -39,7 +40,10 @@ def evaluate_targets(
     module.eval()  # dropout off: the policy is deterministic
     try:
         policy = module_policy(module, precision)
-        return [rollout_batched(policy, envs, spec, r, seed, module.device) for r in target_returns]
+        with EvalProgress(envs.num_envs, target_returns) as progress:
+            return [
+                rollout_batched(policy, envs, spec, r, seed, module.device, progress.hook(r)) for r in target_returns
+            ]
     finally:
         module.train(was_training)
 
@@ -76,7 +80,14 @@ class RolloutEval(L.Callback):
         self.spec: RolloutSpec | None = None
         self.results: list[TargetResult] = []
         self.run_results: RunResults | None = None  # <run folder>/results.json, rewritten per evaluation
+        self.scores: dict[float, dict[str, dict]] = {}  # best and last per target, for the run's summary
         self._evaluated_step = -1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scores": self.scores}  # a resumed run still knows its best scores
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.scores = state_dict.get("scores", {})
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Checked here, not in __init__: Hydra would wrap a DTError raised while instantiating.
@@ -108,6 +119,7 @@ class RolloutEval(L.Callback):
         if self.run_results is not None and trainer.is_global_zero:
             written = [t.written for t in self.targets]
             self.run_results.add(self.results, trainer.global_step, epoch, targets=written)
+        update_scores(self.scores, self.results, trainer.global_step)
         return {k: v for r in self.results for k, v in r.metrics().items()}
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

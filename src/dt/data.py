@@ -15,9 +15,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dt.dqn_replay import load_dqn_replay
+from dt.envs import import_function
 from dt.errors import DTError
 from dt.frames import FrameStacks
-from dt.sources import Trajectories, concat, load_d4rl_hdf5, load_minari
+from dt.sources import Trajectories, concat, load_d4rl_hdf5, load_minari, minari_local
 
 
 def returns_to_go(rewards: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -174,6 +175,7 @@ class DTDataModule(L.LightningDataModule):
         window: str = "forward",
         replay_steps: int = 500_000,
         trajectories_per_buffer: int = 10,
+        generator: str | None = None,
     ) -> None:
         super().__init__()
         if dataset_id is not None and not isinstance(dataset_id, str):
@@ -200,9 +202,14 @@ class DTDataModule(L.LightningDataModule):
             raise DTError(
                 "no dataset given: set dataset.id=<minari id> or dataset.path=<file.hdf5 | DQN-replay folder>"
             )
+        ids = [hp.dataset_id] if isinstance(hp.dataset_id, str) else list(hp.dataset_id)
+        for dataset_id in ids:
+            if hp.generator and not minari_local(dataset_id):
+                # Datasets dt makes itself (Key-to-Door): `generator(dataset_id)` writes it into MINARI_DATASETS_PATH.
+                import_function(hp.generator, "dataset.generator")(dataset_id)
         if isinstance(hp.dataset_id, str):
             return load_minari(hp.dataset_id, download=hp.download)
-        return concat([load_minari(i, download=hp.download) for i in hp.dataset_id], hp.dataset_id)
+        return concat([load_minari(i, download=hp.download) for i in ids], ids)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

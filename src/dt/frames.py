@@ -36,5 +36,7 @@ class FrameStacks:
     def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
         steps = index[..., None] + self.offsets  # (..., stack): steps i-3..i
         inside = steps >= self.episode_start[index][..., None]  # (..., stack): within the step's own episode
-        frames = self.frames[torch.where(inside, steps, index[..., None])]  # (..., stack, H, W)
-        return frames * inside[..., None, None]  # zero frames before the episode start
+        steps = torch.where(inside, steps, index[..., None])  # slots before the start read a real frame, zeroed below
+        # index_select + view: one gather into the output (faster than advanced indexing for 100 MB batches)
+        frames = self.frames.index_select(0, steps.reshape(-1)).view(*steps.shape, *self.frames.shape[1:])
+        return frames.masked_fill_(~inside[..., None, None], 0)  # (..., stack, H, W)

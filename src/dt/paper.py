@@ -38,6 +38,6 @@ def d4rl_name(dataset: str | None) -> str | None:
 
 def paper_score(run: dict) -> tuple[float, str] | None:
     """The paper's number for a configuration (full data, the paper's K), or None."""
-    if run.get("pct_traj", 1.0) != 1.0 or run.get("K") != PAPER_CONTEXT.get(run.get("env")):
+    if (run.get("pct_traj") or 1.0) != 1.0 or run.get("K") != PAPER_CONTEXT.get(run.get("env")):
         return None
     return PAPER_SCORES.get((run.get("env"), d4rl_name(run.get("dataset")), run.get("mode"), run.get("model")))

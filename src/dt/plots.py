@@ -30,6 +30,15 @@ def last_evals(document: Document) -> list[dict[str, Any]]:
     return [e for e in document["evals"] if e["step"] == last]
 
 
+COLOR_MAPS = ("Oranges", "Blues", "Greens", "Purples", "Reds", "Greys")
+
+
+def shade(family: int, rank: int, count: int) -> tuple[float, ...]:
+    """Colour `rank` of `count` in colour family `family`: rank 0 darkest."""
+    cmap = plt.get_cmap(COLOR_MAPS[family % len(COLOR_MAPS)])
+    return cmap(0.9 - 0.5 * rank / max(count - 1, 1))
+
+
 def panels(documents: list[Document], panel: Callable[[Document], str]) -> dict[str, list[Document]]:
     """Documents split by `panel` (one subplot each), in name order."""
     split: dict[str, list[Document]] = defaultdict(list)
@@ -53,6 +62,7 @@ def learning_curves(
     """Score vs training step, one subplot per panel (dataset), one line per (label, target); the band is
     the std over seeds."""
     key = score_key(documents)
+    target_values = {e["target"]: e["target_return"] for d in documents for e in d["evals"]}
     split = panels([d for d in documents if d["kind"] == "train"], panel) or {"no training runs": []}
     fig, axes = _figure(len(split), 6, 4)
     for ax, (title, group) in zip(axes, split.items(), strict=False):
@@ -61,13 +71,20 @@ def learning_curves(
         for document in group:
             for e in document["evals"]:
                 curves[(label(document), e["target"])][e["step"]].append(e[key])
-        for (name, target), by_step in sorted(curves.items()):
+        names = sorted({name for name, _ in curves})
+        targets = sorted({t for _, t in curves}, key=lambda t: -target_values[t])
+        for (name, target), by_step in sorted(
+            curves.items(), key=lambda item: (item[0][0], -target_values[item[0][1]])
+        ):
             steps = np.array(sorted(by_step))
             mean = np.array([np.mean(by_step[s]) for s in steps])
             std = np.array([np.std(by_step[s]) for s in steps])
             seeds = max(len(v) for v in by_step.values())
-            (line,) = ax.plot(steps, mean, marker="o", markersize=3, label=f"{name}, target {target} (n={seeds})")
-            ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+            # one colour family per label, darker for higher targets
+            color = shade(names.index(name), targets.index(target), len(targets))
+            legend = f"{name}, target {target} (n={seeds})"
+            ax.plot(steps, mean, marker="o", markersize=3, color=color, label=legend)
+            ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15)
         ax.set_xlabel("training step")
         ax.set_ylabel("normalized score" if key == "normalized_mean" else "return")
         ax.set_title(title, fontsize=9)
@@ -101,8 +118,8 @@ def achieved_vs_target(
         if targets:
             lo, hi = min(targets + [mean]), max(targets + [best])
             ax.plot([lo, hi], [lo, hi], "k--", linewidth=1, label="oracle (achieved = target)")
-        ax.axhline(best, color="tab:green", linestyle=":", label=f"dataset best return ({best:.0f})")
-        ax.axhline(mean, color="tab:gray", linestyle=":", label=f"dataset mean return ({mean:.0f})")
+        ax.axhline(best, color="tab:green", linestyle=":", label=f"dataset best return ({round(best)})")
+        ax.axhline(mean, color="tab:gray", linestyle=":", label=f"dataset mean return ({round(mean)})")
         ax.set_xlabel("target return")
         ax.set_ylabel("achieved return (mean over episodes)")
         ax.set_title(title, fontsize=9)

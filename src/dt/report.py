@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 
 from dt.errors import DTError, report_errors
 from dt.paper import paper_score
-from dt.results import FILENAME, load_results
+from dt.results import FILENAME, SCHEMA, load_results
 
 Document = dict[str, Any]
 CONFIG_KEYS = ("env", "dataset", "mode", "model", "K", "pct_traj")
@@ -29,22 +30,36 @@ NO_EXPERIMENT = "runs"  # the group of runs that name no experiment
 
 
 def find_results(folders: list[Path]) -> list[tuple[Path, Document]]:
-    """Every results file under the folders, each read once, in path order."""
+    """Every readable results file under the folders, in path order; unreadable ones are skipped with a
+    warning (an old or foreign file should not hide the others), none at all is an error."""
     paths = set()
     for folder in folders:
         if not folder.is_dir():
             raise DTError(f"{folder} is not a folder: pass the outputs/ or multirun/ folder of your runs")
         paths.update(p.resolve() for p in folder.rglob(FILENAME))
+    where = ", ".join(str(f) for f in folders)
     if not paths:
-        where = ", ".join(str(f) for f in folders)
         raise DTError(f"no {FILENAME} under {where}: pass a folder of dt.train or dt.evaluate runs")
-    return [(p, load_results(p)) for p in sorted(paths)]
+    found = []
+    for path in sorted(paths):
+        try:
+            found.append((path, load_results(path)))
+        except DTError as err:
+            print(f"dt: warning: skipped {err}", file=sys.stderr)
+    if not found:
+        raise DTError(f"no {FILENAME} of schema {SCHEMA} under {where}: rerun the runs with this version of dt")
+    return found
+
+
+def data_kept(run: dict) -> float:
+    """The %BC fraction, 1.0 when the file leaves it out."""
+    return 1.0 if run.get("pct_traj") is None else float(run["pct_traj"])
 
 
 def config_key(document: Document) -> tuple:
     """One table row: the configuration, plus `evaluate` for results of dt.evaluate (other numbers)."""
     run = document["run"]
-    return (*(run.get(k) for k in CONFIG_KEYS), document["kind"])
+    return (*(run.get(k) for k in CONFIG_KEYS[:-1]), data_kept(run), document["kind"])
 
 
 def dataset_label(document: Document) -> str:
@@ -58,8 +73,8 @@ def config_label(document: Document) -> str:
     """A line in a panel: model, mode and K, %BC when set."""
     run = document["run"]
     label = f"{run.get('model')} {run.get('mode')} K={run.get('K')}"
-    if run.get("pct_traj", 1.0) != 1.0:
-        label += f" top{run['pct_traj']:.0%}"
+    if data_kept(run) != 1.0:
+        label += f" top{data_kept(run):.0%}"
     return label + (" (evaluate)" if document["kind"] == "evaluate" else "")
 
 
@@ -129,7 +144,13 @@ def experiment_table(documents: list[Document]) -> str:
     for t in targets:
         header += [f"target {t}: last", "best"] + (["success (last)"] if has_success else [])
     header += ["seeds", "paper (D4RL)"] if paper else ["seeds"]
-    lines = [f"Score: {score}, mean ± std over seeds.", "", "| " + " | ".join(header) + " |"]
+    lines = [
+        f"Score: {score}, mean ± std over seeds.",
+        "",
+        *dataset_lines(documents),
+        "",
+        "| " + " | ".join(header) + " |",
+    ]
     lines.append("|" + "---|" * len(header))
     for row in sorted(rows, key=lambda r: tuple(str(x) for x in r)):
         env, dataset, mode, model, k, pct, kind = row
@@ -145,6 +166,21 @@ def experiment_table(documents: list[Document]) -> str:
             cells.append(paper.get(row, ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def dataset_lines(documents: list[Document]) -> list[str]:
+    """One line per dataset: size, mean and best return (normalized when it can be)."""
+    lines = {}
+    for document in documents:
+        d, name = document["dataset"], document["run"].get("dataset")
+        normalized = ""
+        if d.get("normalized_mean") is not None:
+            normalized = f" (normalized {d['normalized_mean']:.1f} / {d['normalized_max']:.1f})"
+        lines[name] = (
+            f"- dataset `{name}`: {d['num_episodes']} episodes, {d['num_steps']} steps, return mean "
+            f"{d['return_mean']:.1f} / best {d['return_max']:.1f}{normalized}"
+        )
+    return [lines[name] for name in sorted(lines, key=str)]
 
 
 def slug(name: str) -> str:

@@ -287,12 +287,14 @@ def rollout_batched(
     target_return: float,
     seed: int,
     device: torch.device | str = "cpu",
+    progress: Callable[[int], None] | None = None,
 ) -> TargetResult:
     """One episode per sub-env, all in lockstep; env i is reset with seed + i.
 
     Buffers hold whole episodes (N, max_ep_len) of returns-to-go and actions on `device`, allocated once, and
     the last K states only (N, K, ...): Atari stacks for 27k steps would not fit. The model reads the last
-    K steps of the running episodes only.
+    K steps of the running episodes only. `progress`, if given, gets the number of running episodes after
+    every step (console.EvalProgress).
     """
     device = torch.device(device)
     N, L, K = envs.num_envs, spec.max_ep_len, spec.context_len
@@ -334,6 +336,8 @@ def rollout_batched(
         if not running.all():
             alive, alive_t = alive[running], alive_t[torch.as_tensor(running, device=device)]
             obs, reward = obs[running], reward[running]
+        if progress is not None:
+            progress(len(alive))
         if len(alive) == 0:
             break
         if t + 1 >= K:  # the window slides: drop the oldest state

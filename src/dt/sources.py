@@ -141,20 +141,42 @@ def minari_root() -> str:
     return os.environ.get("MINARI_DATASETS_PATH") or os.path.join(os.path.expanduser("~"), ".minari", "datasets")
 
 
+def check_minari_remote(timeout: float = 5.0) -> None:
+    """Raise at once when Minari's default remote, the Hugging Face Hub, cannot be reached.
+
+    Without this, huggingface_hub retries every request with exponential backoff (`http_backoff`: 5 retries,
+    a warning each) and an offline download takes ~30 s to fail. One HEAD request through the hub's own client
+    (its endpoint, proxies, HF_HUB_OFFLINE) answers in milliseconds offline, at most `timeout` seconds.
+    """
+    if not os.environ.get("MINARI_REMOTE", "hf://").startswith("hf://"):
+        return  # another remote (gcp://): its client reports its own errors
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    # Imported above first: importing huggingface_hub sets its logger's level, which would undo ours.
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)  # our one-line error says it all
+    get_session().head(constants.ENDPOINT, timeout=timeout)
+
+
+def minari_local(dataset_id: str) -> bool:
+    """Whether the dataset lies in MINARI_DATASETS_PATH."""
+    return os.path.isdir(os.path.join(minari_root(), dataset_id, "data"))
+
+
 def load_minari(dataset_id: str, download: bool = True) -> Trajectories:
     """Load a Minari dataset by id, downloading it first when it is not local and `download` is set."""
     import minari
 
-    local = os.path.isdir(os.path.join(minari_root(), dataset_id, "data"))
+    local = minari_local(dataset_id)
     where = f"not found in {minari_root()} (MINARI_DATASETS_PATH)"
     if not local and not download:
         raise DTError(
             f"Minari dataset '{dataset_id}' {where} and dataset.download=false: "
             f"set MINARI_DATASETS_PATH to a folder that holds it, or run `minari download {dataset_id}`"
         )
-    # The hub client logs every retry; the error below says it all in one line.
-    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
     try:
+        if not local:
+            check_minari_remote()
         dataset = minari.load_dataset(dataset_id, download=download)
     except Exception as err:  # the Minari client raises network, HTTP and file errors alike
         if local:

@@ -13,9 +13,11 @@ from hydra.errors import InstantiationException
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from dt.callbacks import RolloutEval
 from dt.checkpointing import WANDB_ID_KEY, load_dt_checkpoint, resolve_ckpt_path
 from dt.cli import check_group_choices, check_output_dir
 from dt.config import CONFIG_DIR
+from dt.console import quiet_loggers, quiet_third_party, run_summary
 from dt.envs import action_size, check_action_space, make_env
 from dt.errors import DTError, report_errors, user_error
 from dt.provenance import provenance, write_provenance
@@ -35,7 +37,7 @@ def instantiate(node: DictConfig, **kwargs) -> Any:
 
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:
-    return [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    return quiet_loggers([instantiate(c) for c in (cfg.get("logger") or {}).values()])
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
@@ -71,9 +73,8 @@ def check_dataset_env(spec: dict, env_cfg: DictConfig) -> dict:
             f"{obs_shape}: pick the dataset's env (Atari data: env=breakout|qbert|pong|seaquest)"
         )
     if obs_shape != state_shape:
-        raise DTError(
-            f"dataset has observations {state_shape}, env {env_cfg.id} has {obs_shape}: pick the dataset's env"
-        )
+        what = f"{state_shape[0]}-dim" if len(state_shape) == 1 else str(state_shape)
+        raise DTError(f"dataset has {what} observations, env {env_cfg.id} has {obs_shape}: pick the dataset's env")
     env_discrete, env_size = action_size(act_space)
     if spec["discrete"] and env_discrete and spec["act_dim"] <= env_size:
         spec = {**spec, "act_dim": env_size}
@@ -104,6 +105,8 @@ def train(cfg: DictConfig) -> L.Trainer:
     )
     trainer: L.Trainer = instantiate(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=build_callbacks(cfg))
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    rollout = next((c for c in trainer.callbacks if isinstance(c, RolloutEval)), None)
+    print(run_summary(trainer, cfg.paths.output_dir, rollout.scores if rollout else {}), flush=True)
     return trainer
 
 
@@ -127,6 +130,7 @@ def _check_command_line() -> None:
 
 
 def main() -> None:
+    quiet_third_party()
     _check_command_line()
     _hydra_main()
 

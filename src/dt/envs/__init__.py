@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from dt.errors import DTError
+
+# dt's own environments, registered once per process (`gym.make("dt/KeyToDoor-v0")` after `import dt.envs`).
+if "dt/KeyToDoor-v0" not in gym.registry:
+    gym.register(id="dt/KeyToDoor-v0", entry_point="dt.envs.key_to_door:KeyToDoorEnv", max_episode_steps=26)
 
 
 def make_gym(env_id: str, max_episode_steps: int | None = None) -> gym.Env:
@@ -21,15 +26,18 @@ def make_gym(env_id: str, max_episode_steps: int | None = None) -> gym.Env:
     return gym.make(env_id, max_episode_steps=max_episode_steps)
 
 
-def resolve_factory(factory: str | None) -> Callable[..., gym.Env]:
-    """The function a dotted path names (None: `make_gym`), or a DTError that says how to fix the config."""
-    if not factory:
-        return make_gym
-    module_name, _, name = factory.rpartition(".")
+def import_function(path: str, setting: str) -> Callable[..., Any]:
+    """The function a dotted path names, or a DTError naming the config `setting` that holds the path."""
+    module_name, _, name = path.rpartition(".")
     try:
         return getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError, ValueError) as err:
-        raise DTError(f"env.factory={factory} is not an importable function: check the env config") from err
+        raise DTError(f"{setting}={path} is not an importable function: check the config") from err
+
+
+def resolve_factory(factory: str | None) -> Callable[..., gym.Env]:
+    """The function a dotted path names (None: `make_gym`), or a DTError that says how to fix the config."""
+    return import_function(factory, "env.factory") if factory else make_gym
 
 
 def action_size(space: gym.Space) -> tuple[bool, int]:

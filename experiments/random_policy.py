@@ -1,0 +1,111 @@
+"""The uniformly random policy through dt's own rollout: the reference row beside trained policies.
+
+    python experiments/random_policy.py env=key_to_door [eval.episodes=1000] [seed=0] [--out DIR] [--experiment NAME]
+
+Same env construction, env seeds (seed + i), lockstep rollout and success rate as the training callback and
+`dt.evaluate`; the policy draws each discrete action uniformly from the episode's own random stream (Box
+actions: uniform in the space's bounds). With `--out`, writes `DIR/results.json` (kind `evaluate`, model
+`random`) for `dt.report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+
+from dt.config import CONFIG_DIR
+from dt.envs import action_size, make_env
+from dt.errors import report_errors
+from dt.results import FILENAME, SCHEMA, eval_entry, write_json_atomic
+from dt.rollout import RolloutSpec, check_targets, format_table, make_env_fn, make_vector_env, rollout_batched
+
+
+class UniformPolicy:
+    """Uniform actions: discrete ones from the rollout's per-episode draws, Box ones from a seeded generator."""
+
+    def __init__(self, spec: RolloutSpec, low: np.ndarray | None, high: np.ndarray | None, seed: int) -> None:
+        self.spec, self.low, self.high = spec, low, high
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, rtg, states, actions, timesteps, uniform: torch.Tensor | None = None) -> torch.Tensor:
+        if self.spec.discrete:
+            assert uniform is not None, "sampling is on for discrete actions"
+            return (uniform * self.spec.act_dim).long().clamp_(max=self.spec.act_dim - 1)  # (B,)
+        draws = torch.rand((len(rtg), self.spec.act_dim), generator=self.generator)
+        return torch.as_tensor(self.low) + draws * torch.as_tensor(self.high - self.low)  # (B, A)
+
+
+def spec_from_config(cfg) -> tuple[RolloutSpec, np.ndarray | None, np.ndarray | None]:
+    """A RolloutSpec for the env config alone (no checkpoint): sizes from the env itself."""
+    env = make_env(cfg.env.id, factory=cfg.env.get("factory"))
+    discrete, act_dim = action_size(env.action_space)
+    low = None if discrete else env.action_space.low.astype(np.float32)
+    high = None if discrete else env.action_space.high.astype(np.float32)
+    state_dim = int(np.prod(env.observation_space.shape))
+    env.close()
+    spec = RolloutSpec(
+        env_id=cfg.env.id,
+        state_dim=state_dim,
+        act_dim=act_dim,
+        discrete=discrete,
+        context_len=1,
+        max_ep_len=int(cfg.eval.max_ep_len),
+        timestep_limit=int(cfg.env.max_ep_len),
+        ref_min_score=cfg.env.get("ref_min_score"),
+        ref_max_score=cfg.env.get("ref_max_score"),
+        env_factory=cfg.env.get("factory"),
+        action_selection="sample",
+        success_return=cfg.env.get("success_return"),
+    )
+    return spec, low, high
+
+
+@report_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("overrides", nargs="*", help="train config overrides, e.g. env=key_to_door eval.episodes=1000")
+    parser.add_argument("--out", type=Path, default=None, help="folder for results.json")
+    parser.add_argument("--experiment", default=None, help="the experiment name to file the row under in dt.report")
+    args = parser.parse_args(argv)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=args.overrides)
+    spec, low, high = spec_from_config(cfg)
+    targets = check_targets(cfg.eval.target_returns)
+    envs = make_vector_env(make_env_fn(spec), int(cfg.eval.episodes), cfg.eval.vectorization)
+    try:  # the target return does not steer a random policy: one rollout, reported under the first target
+        result = rollout_batched(UniformPolicy(spec, low, high, cfg.seed), envs, spec, targets[0], cfg.seed)
+    finally:
+        envs.close()
+    print(f"uniformly random policy on {spec.env_id}, {len(result.returns)} episodes, seed {cfg.seed}:")
+    print(format_table([result]))
+    if args.out is not None:
+        run = {
+            "run_name": f"random-{cfg.env.name}-s{cfg.seed}",
+            "experiment": args.experiment,
+            "env": cfg.env.name,
+            "env_id": spec.env_id,
+            "dataset": None,
+            "mode": "normal",
+            "model": "random",
+            "K": 0,
+            "seed": int(cfg.seed),
+            "pct_traj": 1.0,
+            "ckpt": None,
+        }
+        document = {
+            "schema": SCHEMA,
+            "kind": "evaluate",
+            "run": run,
+            "dataset": {k: None for k in ("num_episodes", "num_steps", "return_mean", "return_max")},
+            "evals": [eval_entry(result, step=0, epoch=0, target=str(cfg.env.target_returns[0]))],
+        }
+        write_json_atomic(args.out / FILENAME, document)
+        print(f"results: {args.out / FILENAME}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""What a run prints: no third-party noise, evaluation progress, and a closing summary of where everything is."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from tqdm.auto import tqdm
+
+
+class _DropLightningTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+def quiet_third_party() -> None:
+    """The one place where known harmless third-party messages are silenced, each with the reason."""
+    # Lightning's own code triggers torch's deprecation of LeafSpec (lightning/pytorch/utilities/_pytree.py).
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+    # A mid-epoch resume is exact here: DTDataModule restarts the sampler at the restored step (data.py).
+    warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable")
+    # Adverts for Lightning's cloud products, printed at every fit.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLightningTips())
+
+
+def quiet_loggers(loggers: list[Logger]) -> list[Logger]:
+    """WandbLogger always passes `anonymous=None`, which wandb (0.2x+) warns about although it is unset."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger._wandb_init.pop("anonymous", None)
+    return loggers
+
+
+class EvalProgress:
+    """Progress of one evaluation (all targets): a tqdm bar on a terminal, else one line per target.
+
+    `hook(target)` is the `progress` callable for `rollout_batched`: it receives the number of episodes still
+    running after each lockstep env step.
+    """
+
+    def __init__(self, episodes: int, targets: list[float], desc: str = "eval") -> None:
+        self.episodes = episodes
+        self.bar = tqdm(total=episodes * len(targets), desc=desc, unit="episode", leave=False, disable=None)
+        self.env_steps = 0
+
+    def hook(self, target: float) -> Callable[[int], None]:
+        running_before = self.episodes
+        start, steps_before = time.perf_counter(), self.env_steps
+
+        def progress(running: int) -> None:
+            nonlocal running_before
+            self.env_steps += running_before  # every running episode took one step
+            self.bar.update(running_before - running)
+            running_before = running
+            self.bar.set_postfix(target=f"{target:g}", running=running, env_steps=self.env_steps, refresh=False)
+            if running == 0 and self.bar.disable:
+                steps = self.env_steps - steps_before
+                seconds = time.perf_counter() - start
+                print(
+                    f"eval target {target:g}: {self.episodes} episodes, {steps} env steps, {seconds:.1f} s",
+                    file=sys.stderr,
+                )
+
+        return progress
+
+    def __enter__(self) -> EvalProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+
+
+def update_scores(scores: dict[float, dict[str, dict]], results: list[Any], step: int) -> None:
+    """Per target return: the `last` evaluation and the `best` one (mean return, normalized mean, step)."""
+    for r in results:
+        normalized = float(r.normalized.mean()) if r.normalized is not None else None
+        score = {"return": float(r.returns.mean()), "normalized": normalized, "step": step}
+        entry = scores.setdefault(r.target_return, {"best": score})
+        if score["return"] >= entry["best"]["return"]:
+            entry["best"] = score
+        entry["last"] = score
+
+
+def _score(score: dict) -> str:
+    normalized = f" (normalized {score['normalized']:.1f})" if score["normalized"] is not None else ""
+    return f"return {score['return']:.1f}{normalized} at step {score['step']}"
+
+
+def run_summary(trainer: L.Trainer, output_dir: str | Path, scores: dict[float, dict[str, dict]]) -> str:
+    """Closing lines: eval scores (best and last per target), checkpoints, logs, the W&B run and how to upload it."""
+    lines = [f"dt: done after {trainer.global_step} steps: {output_dir}"]
+    for target, entry in scores.items():
+        lines.append(f"  target {target:g}: best {_score(entry['best'])}; last {_score(entry['last'])}")
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath:
+            lines.append(f"  checkpoints: {callback.dirpath} (resume: ckpt_path=last)")
+    log_file = Path(output_dir) / "train.log"
+    if log_file.is_file():
+        lines.append(f"  log: {log_file}")
+    for logger in trainer.loggers:
+        if isinstance(logger, CSVLogger):
+            lines.append(f"  metrics: {Path(logger.log_dir) / 'metrics.csv'}")
+        elif isinstance(logger, TensorBoardLogger):
+            lines.append(f"  tensorboard: tensorboard --logdir {logger.log_dir}")
+        elif isinstance(logger, WandbLogger):
+            run = logger.experiment
+            run_dir = Path(run.dir).parent  # <save_dir>/wandb/<offline-run-...>/files
+            if run.settings.mode == "offline":
+                lines.append(f"  W&B (offline): {run_dir}; upload: wandb sync {run_dir}")
+            else:
+                lines.append(f"  W&B: {run.url}")
+    return "\n".join(lines)
