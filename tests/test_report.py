@@ -155,6 +155,17 @@ def test_report_skips_foreign_json(runs: Path, capsys: pytest.CaptureFixture) ->
     assert "no results.json of schema 1" in capsys.readouterr().err
 
 
+def test_report_without_dataset_returns(tmp_path: Path) -> None:
+    """dt.evaluate on a checkpoint that stored no dataset returns: the plots and tables leave them out."""
+    document = results_doc("dt", 0, evals_at(100, {"3600": 10, "1800": 5}))
+    document["kind"] = "evaluate"
+    document["dataset"] = {k: None for k in document["dataset"]}
+    write_doc(tmp_path / "eval", document)
+    _, tables, plots = write_report([tmp_path])
+    assert "| dt (evaluate) |" in tables[0] and "return mean" not in tables[0]
+    assert all(p.read_bytes()[:4] == PNG_MAGIC for p in plots)
+
+
 def test_paper_names() -> None:
     assert d4rl_name("sb3/hopper/replay-v0") == "medium-replay"
     assert d4rl_name("sb3/hopper/medium-v0+sb3/hopper/expert-v0") == "medium-expert"

@@ -169,17 +169,17 @@ def experiment_table(documents: list[Document]) -> str:
 
 
 def dataset_lines(documents: list[Document]) -> list[str]:
-    """One line per dataset: size, mean and best return (normalized when it can be)."""
+    """One line per dataset: size, mean and best return (normalized when it can be); unknown parts left out."""
     lines = {}
     for document in documents:
         d, name = document["dataset"], document["run"].get("dataset")
-        normalized = ""
-        if d.get("normalized_mean") is not None:
-            normalized = f" (normalized {d['normalized_mean']:.1f} / {d['normalized_max']:.1f})"
-        lines[name] = (
-            f"- dataset `{name}`: {d['num_episodes']} episodes, {d['num_steps']} steps, return mean "
-            f"{d['return_mean']:.1f} / best {d['return_max']:.1f}{normalized}"
-        )
+        line = f"- dataset `{name}`: {d.get('num_episodes')} episodes, {d.get('num_steps')} steps"
+        if d.get("return_mean") is not None and d.get("return_max") is not None:
+            line += f", return mean {d['return_mean']:.1f} / best {d['return_max']:.1f}"
+        if d.get("normalized_mean") is not None and d.get("normalized_max") is not None:
+            line += f" (normalized {d['normalized_mean']:.1f} / {d['normalized_max']:.1f})"
+        if name not in lines or document["kind"] == "train":  # training runs know their dataset best
+            lines[name] = line
     return [lines[name] for name in sorted(lines, key=str)]
 
 
