@@ -22,6 +22,7 @@ import numpy as np
 
 from dt.errors import DTError, report_errors
 from dt.paper import paper_score
+from dt.plots import achieved_vs_target, learning_curves, score_key
 from dt.results import FILENAME, SCHEMA, load_results
 
 Document = dict[str, Any]
@@ -87,11 +88,6 @@ class Cell:
     success: list[float]
 
 
-def score_name(documents: list[Document]) -> str:
-    evals = [e for d in documents for e in d["evals"]]
-    return "normalized_mean" if evals and all(e.get("normalized_mean") is not None for e in evals) else "return_mean"
-
-
 def run_cells(document: Document, key: str) -> dict[str, tuple[float, float, float | None]]:
     """target -> (last score, best score, last success rate) for one run."""
     by_target: dict[str, list[dict]] = defaultdict(list)
@@ -121,7 +117,7 @@ def target_order(targets: set[str], documents: list[Document]) -> list[str]:
 
 def experiment_table(documents: list[Document]) -> str:
     """The markdown table of one experiment."""
-    key = score_name(documents)
+    key = score_key(documents)
     rows: dict[tuple, dict[str, Cell]] = defaultdict(lambda: defaultdict(lambda: Cell([], [], [])))
     seeds: dict[tuple, set] = defaultdict(set)
     paper: dict[tuple, str] = {}
@@ -189,8 +185,6 @@ def slug(name: str) -> str:
 
 def write_report(folders: list[Path], out: Path | None = None) -> tuple[Path, list[str], list[Path]]:
     """Write `report.md` and the plots; returns the report's path, the tables and the plot paths."""
-    from dt.plots import achieved_vs_target, learning_curves
-
     found = find_results(folders)
     out = Path(out or folders[0])
     experiments: dict[str, list[Document]] = defaultdict(list)
