@@ -179,6 +179,20 @@ def dataset_lines(documents: list[Document]) -> list[str]:
     return [lines[name] for name in sorted(lines, key=str)]
 
 
+def fill_dataset_returns(documents: list[Document]) -> None:
+    """Results of dt.evaluate on checkpoints that stored no dataset returns borrow them from a run on the same
+    dataset (same id, same env), so their plots still mark the dataset's mean and best."""
+    known = {}
+    for document in documents:
+        d = document["dataset"]
+        if d.get("return_mean") is not None:
+            known[(document["run"].get("env"), document["run"].get("dataset"))] = d
+    for document in documents:
+        source = known.get((document["run"].get("env"), document["run"].get("dataset")))
+        if document["dataset"].get("return_mean") is None and source is not None:
+            document["dataset"] = dict(source)
+
+
 def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "runs"
 
@@ -191,21 +205,19 @@ def write_report(folders: list[Path], out: Path | None = None) -> tuple[Path, li
     for _, document in found:
         experiments[document["run"].get("experiment") or NO_EXPERIMENT].append(document)
     sections, tables, plots = [f"# Report: {len(found)} results files under {', '.join(map(str, folders))}", ""], [], []
+    fill_dataset_returns([document for _, document in found])
     for name, documents in sorted(experiments.items()):
         table = experiment_table(documents)
         tables.append(f"## {name}\n\n{table}")
         stem = out / slug(name)
-        curve = learning_curves(documents, config_label, dataset_label, Path(f"{stem}_learning_curves.png"))
-        target = achieved_vs_target(documents, config_label, dataset_label, Path(f"{stem}_achieved_vs_target.png"))
-        plots += [curve, target]
-        sections += [
-            f"## {name}",
-            "",
-            table,
-            "",
-            f"![learning curves]({curve.name}) ![achieved vs target]({target.name})",
-            "",
-        ]
+        figures = [achieved_vs_target(documents, config_label, dataset_label, Path(f"{stem}_achieved_vs_target.png"))]
+        if any(document["kind"] == "train" for document in documents):  # dt.evaluate results have no curve
+            figures.insert(
+                0, learning_curves(documents, config_label, dataset_label, Path(f"{stem}_learning_curves.png"))
+            )
+        plots += figures
+        links = " ".join(f"![{figure.stem.removeprefix(stem.name + '_')}]({figure.name})" for figure in figures)
+        sections += [f"## {name}", "", table, "", links, ""]
     sections += [
         "last: the evaluation at the run's largest step; best: the max over evaluation steps (CORL's convention).",
         "Paper numbers are D4RL scores (Chen et al. 2021); datasets other than D4RL's are not directly comparable.",
