@@ -104,7 +104,7 @@ def test_launcher_runs_a_two_run_sweep(launcher: str, extra: list[str], tiny_min
             from joblib import cpu_count
 
             threads = max(cpu_count() // 2, 1)
-            assert f"{threads} torch threads" in (path.parent / "train.log").read_text()
+            assert json.loads((path.parent / "provenance.json").read_text())["torch_threads"] == threads
 
 
 def test_wandb_groups_a_multirun_by_experiment_and_sweep_folder(tmp_path: Path) -> None:
