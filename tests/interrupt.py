@@ -17,6 +17,9 @@ class SignalAtStep(L.Callback):
 
     def __init__(self, step: int, signal_name: str) -> None:
         self.step, self.signal = step, signal.Signals[signal_name]
+        if self.signal == signal.SIGINT:
+            # As at a terminal: a run started from a background job inherits SIGINT ignored (bash does that).
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if trainer.global_step == self.step:
