@@ -12,6 +12,7 @@ batches through the same `WindowDataset.__getitems__`; the benchmark checks that
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -100,6 +101,7 @@ def main() -> None:
     for name, per_step, gb_500k, speed in rows:
         print(f"| {name} | {per_step:,.0f} | {gb_500k:.2f} GB | {speed:.1f} |")
     print(f"\nmemory ratio (4 copies / once): {rows[1][1] / rows[0][1]:.2f}x")
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

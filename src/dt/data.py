@@ -100,7 +100,8 @@ class WindowDataset(Dataset):
         action_mask = mask[..., None] if actions.ndim == 3 else mask
         states = self.states[index]  # (B, K, S) or (B, K, 4, 84, 84)
         return {
-            "states": states * mask.view(*mask.shape, *[1] * (states.ndim - 2)),
+            # in place: the gather is a fresh tensor, and a second 100 MB copy per Atari batch costs time
+            "states": states.masked_fill_(~mask.view(*mask.shape, *[1] * (states.ndim - 2)), 0),
             "actions": actions * action_mask,
             "returns_to_go": self.returns_to_go[index] * mask,  # (B, K)
             "timesteps": self.timesteps[index] * mask,  # (B, K)

@@ -79,7 +79,7 @@ class PolicyModule(L.LightningModule):
         decay = optim.get("decay") or "none"
         if decay not in ("none", "cosine"):
             raise DTError(f"model.optim.decay={decay} must be none (constant after warmup) or cosine")
-        decay_steps = optim.get("decay_steps") or self.trainer.estimated_stepping_batches
+        decay_steps = (optim.get("decay_steps") or self._run_steps()) if decay == "cosine" else None
         min_ratio = float(optim.get("min_lr_ratio", 0.1))
 
         def multiplier(step: int) -> float:
@@ -91,6 +91,14 @@ class PolicyModule(L.LightningModule):
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _run_steps(self) -> int:
+        """max_epochs x the epoch length, without `trainer.estimated_stepping_batches`: that builds the train
+        dataloader before a resumed run restores its sampler, and the resumed batches would then differ."""
+        epochs, epoch_length = self.trainer.max_epochs, self.trainer.limit_train_batches
+        if not isinstance(epoch_length, int) or not epochs or epochs < 1:
+            raise DTError("model.optim.decay=cosine over an open-ended run: set model.optim.decay_steps")
+        return epochs * epoch_length
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[POLICY_CLASS_KEY] = f"{type(self).__module__}.{type(self).__qualname__}"
