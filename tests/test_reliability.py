@@ -111,10 +111,10 @@ def test_episodes_shorter_than_k_are_padded(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "group,choices",
-    [("env", "breakout, halfcheetah, hopper, pong, qbert, seaquest, walker2d"), ("mode", "delayed, noise, normal")],
+    [("env", "halfcheetah, hopper, .*walker2d"), ("mode", "delayed, noise, normal")],  # env: the list grows
 )
 def test_unknown_group_names_list_the_choices(group: str, choices: str) -> None:
-    with pytest.raises(DTError, match=f"unknown {group} 'nope': choose one of {choices}"):
+    with pytest.raises(DTError, match=f"unknown {group} 'nope': choose one of .*{choices}"):
         check_group_choices([f"{group}=nope"])
     with pytest.raises(DTError, match="unknown dataset 'mediun'"):
         check_group_choices(["-m", "dataset=medium,mediun"])
