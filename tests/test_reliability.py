@@ -122,7 +122,7 @@ def test_unknown_group_names_list_the_choices(group: str, choices: str) -> None:
 
 
 def test_unknown_name_on_the_command_line() -> None:
-    assert_one_line_error(run_cli("dataset=mediun"), "unknown dataset 'mediun'", "expert, medium, simple")
+    assert_one_line_error(run_cli("dataset=mediun"), "unknown dataset 'mediun'", "expert", "medium", "simple")
 
 
 @pytest.mark.parametrize("k", [0, 1001])
