@@ -1,13 +1,29 @@
 PYTHON ?= python3
 MINARI_DATASETS_PATH ?= $(abspath ../shared/minari)
 export MINARI_DATASETS_PATH
+# The CPU build of torch: pinned here and in the lock, found in TORCH_WHEELS (a bare `torch` requirement would
+# pull gigabytes of CUDA wheels).
+TORCH_VERSION ?= 2.13.0
+TORCH_WHEELS ?= /opt/wheels
+FIND_TORCH = $(if $(wildcard $(TORCH_WHEELS)),--find-links $(TORCH_WHEELS))
 
-.PHONY: install test lint train quickstart bench bench-eval bench-atari
+.PHONY: install install-latest lock test lint train quickstart bench bench-eval bench-atari
 
-# CPU torch first: a bare `torch` requirement would pull gigabytes of CUDA wheels.
+# Exactly the versions CI tested (requirements.lock; CI then runs `pip check` in its fresh venv).
 install:
-	$(PYTHON) -m pip install torch==2.13.0
+	$(PYTHON) -m pip install $(FIND_TORCH) -c requirements.lock -e ".[dev,atari]"
+
+# The newest versions pyproject.toml allows (torch stays the pinned CPU build): to try upgrades.
+install-latest:
+	$(PYTHON) -m pip install $(FIND_TORCH) torch==$(TORCH_VERSION)
 	$(PYTHON) -m pip install -e ".[dev,atari]"
+
+# Regenerate requirements.lock from pyproject.toml (every extra) after changing dependencies; commit the result.
+# Pins already in the lock are kept where they still fit; UPGRADE=1 re-resolves everything to the newest.
+lock:
+	echo "torch==$(TORCH_VERSION)" | $(PYTHON) -m uv pip compile pyproject.toml - --all-extras --python-version 3.11 \
+		$(FIND_TORCH) $(if $(UPGRADE),--upgrade) --custom-compile-command "make lock" --quiet -o requirements.lock
+	! grep -q '^nvidia-' requirements.lock || (echo "requirements.lock holds CUDA packages: see TORCH_WHEELS" && false)
 
 test:
 	$(PYTHON) -m pytest -q

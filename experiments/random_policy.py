@@ -20,7 +20,7 @@ from hydra import compose, initialize_config_dir
 from dt.config import CONFIG_DIR
 from dt.envs import action_size, make_env
 from dt.errors import report_errors
-from dt.results import FILENAME, SCHEMA, eval_entry, write_json_atomic
+from dt.results import FILENAME, SCHEMA, dataset_info, eval_entry, write_json_atomic
 from dt.rollout import RolloutSpec, check_targets, format_table, make_env_fn, make_vector_env, rollout_batched
 
 
@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
             "schema": SCHEMA,
             "kind": "evaluate",
             "run": run,
-            "dataset": {k: None for k in ("num_episodes", "num_steps", "return_mean", "return_max")},
+            # No training data: the `dataset` block describes the random episodes themselves.
+            "dataset": dataset_info(result.returns, int(result.lengths.sum()), spec.normalize),
             "evals": [eval_entry(result, step=0, epoch=0, target=str(cfg.env.target_returns[0]))],
         }
         write_json_atomic(args.out / FILENAME, document)

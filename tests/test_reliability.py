@@ -207,7 +207,7 @@ def test_sigkill_mid_epoch_then_resume_exactly(
 ) -> None:
     env = {**os.environ, **cli_env(tiny_minari_root)}
     command = [sys.executable, "-m", "dt.train", *resumable_args(tmp_path, *signal_overrides(STOP_AT, "SIGKILL"))]
-    process = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    process = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert process.returncode == -signal.SIGKILL, process.stderr[-3000:]
     assert not (tmp_path / "checkpoints" / "epoch001.ckpt").exists()
     saved = checkpoint_step(tmp_path / "checkpoints" / "last.ckpt")

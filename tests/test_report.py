@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dt.paper import d4rl_name, paper_score
-from dt.report import main, write_report
+from dt.report import fill_dataset_returns, main, write_report
 from dt.results import SCHEMA, load_results
 from tests.conftest import compose_config, tiny_train_overrides
 
@@ -106,7 +106,7 @@ def test_report_table_last_best_and_seeds(runs: Path) -> None:
     bc = table_row(table, "bc")
     assert bc[6] == "55.0" and bc[10] == "1" and bc[11].startswith("63.9")
     assert "success" not in table
-    assert "![learning curves](table_learning_curves.png)" in path.read_text()
+    assert "![learning_curves](table_learning_curves.png)" in path.read_text()
     for plot in plots:
         assert plot.read_bytes()[:4] == PNG_MAGIC
 
@@ -153,6 +153,21 @@ def test_report_skips_foreign_json(runs: Path, capsys: pytest.CaptureFixture) ->
     with pytest.raises(SystemExit):  # nothing readable left: an error
         main([str(runs / "old")])
     assert "no results.json of schema 1" in capsys.readouterr().err
+
+
+def test_report_without_dataset_returns(tmp_path: Path) -> None:
+    """dt.evaluate on a checkpoint that stored no dataset returns: the plots and tables leave them out."""
+    document = results_doc("dt", 0, evals_at(100, {"3600": 10, "1800": 5}))
+    document["kind"] = "evaluate"
+    document["dataset"] = {k: None for k in document["dataset"]}
+    write_doc(tmp_path / "eval", document)
+    _, tables, plots = write_report([tmp_path])
+    assert "| dt (evaluate) |" in tables[0] and "return mean" not in tables[0]
+    assert [p.name for p in plots] == ["table_achieved_vs_target.png"]  # no learning curve without training runs
+    assert plots[0].read_bytes()[:4] == PNG_MAGIC
+    trained = results_doc("bc", 0, evals_at(100, {"3600": 10}))
+    fill_dataset_returns([document, trained])  # a run on the same dataset lends its returns
+    assert document["dataset"]["return_max"] == 900.0
 
 
 def test_paper_names() -> None:

@@ -65,6 +65,8 @@ def test_group_checks_pass_hydra_launchers_and_reject_unknown_experiments() -> N
     check_group_choices(["hydra/launcher=joblib", "hydra/launcher=submitit_slurm", "experiment=gym_table"])
     with pytest.raises(DTError, match="unknown experiment 'gym_tabel': choose one of .*gym_table"):
         check_group_choices(["experiment=gym_tabel"])
+    with pytest.raises(DTError, match="unknown evaluate_experiment 'target_swep': choose one of target_sweep"):
+        check_group_choices(["-m", "evaluate_experiment=target_swep"])  # dt.evaluate runs the same check
 
 
 SWEEP_OVERRIDES = [
@@ -102,4 +104,13 @@ def test_launcher_runs_a_two_run_sweep(launcher: str, extra: list[str], tiny_min
             from joblib import cpu_count
 
             threads = max(cpu_count() // 2, 1)
-            assert f"{threads} torch threads" in (path.parent / "train.log").read_text()
+            assert json.loads((path.parent / "provenance.json").read_text())["torch_threads"] == threads
+
+
+def test_wandb_groups_a_multirun_by_experiment_and_sweep_folder(tmp_path: Path) -> None:
+    sweep = ["hydra.mode=MULTIRUN", f"hydra.sweep.dir={tmp_path / 'sweep-a'}"]
+    cfg = compose_config(["experiment=context", "K=1", *sweep], output_dir=tmp_path)
+    assert cfg.logger.wandb.group == "context-sweep-a"
+    assert list(cfg.logger.wandb.tags) == ["hopper", "medium", "normal", "dt", "K1", "seed0"]
+    assert compose_config(sweep, output_dir=tmp_path).logger.wandb.group == "sweep-a"
+    assert compose_config([], output_dir=tmp_path).logger.wandb.group == "hopper-medium"  # a single run

@@ -67,7 +67,7 @@ def read_metrics(output_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "dt.train", *args],
         capture_output=True,

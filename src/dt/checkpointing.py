@@ -55,9 +55,9 @@ class CheckpointOnInterrupt(L.Callback):
 class RestoreRNG(L.Callback):
     """Checkpoints carry the torch RNG state (dropout) and a resumed run restores it: resumes are exact.
 
-    Lightning saves neither. Only torch's generators: dt draws nothing else from a global RNG (the sampler and
-    the evaluation envs have their own seeds). Restored when training restarts, so that nothing in between
-    (building the model, the eval envs) shifts the stream.
+    Lightning does not save it. Only torch's generators: dt draws nothing else from a global RNG (the sampler,
+    the DataLoader and the evaluation envs have their own seeds). Restored when training restarts, so that
+    nothing in between (building the model, the eval envs) shifts the stream.
     """
 
     def __init__(self) -> None:

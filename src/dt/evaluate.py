@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dt.callbacks import evaluate_targets
 from dt.checkpointing import load_dt_checkpoint
+from dt.cli import check_group_choices
 from dt.config import CONFIG_DIR
 from dt.console import quiet_third_party
 from dt.errors import DTError, report_errors
@@ -108,6 +109,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     quiet_third_party()
+    report_errors(check_group_choices)(sys.argv[1:])  # `evaluate_experiment=typo`: one line, before Hydra
     _hydra_main()
 
 

@@ -112,14 +112,19 @@ def achieved_vs_target(
             (line,) = ax.plot(xs, [np.mean(by_target[x]) for x in xs], marker="o", label=name)
             for x in xs:
                 ax.scatter([x] * len(by_target[x]), by_target[x], s=10, color=line.get_color(), alpha=0.4)
-        best = max(d["dataset"]["return_max"] for d in group)
-        mean = float(np.mean([d["dataset"]["return_mean"] for d in group]))
+        bests = [d["dataset"].get("return_max") for d in group if d["dataset"].get("return_max") is not None]
+        means = [d["dataset"].get("return_mean") for d in group if d["dataset"].get("return_mean") is not None]
+        marks = [max(bests)] if bests else []
+        marks += [float(np.mean(means))] if means else []
         targets = [t for by_target in points.values() for t in by_target]
         if targets:
-            lo, hi = min(targets + [mean]), max(targets + [best])
+            lo, hi = min(targets + marks), max(targets + marks)
             ax.plot([lo, hi], [lo, hi], "k--", linewidth=1, label="oracle (achieved = target)")
-        ax.axhline(best, color="tab:green", linestyle=":", label=f"dataset best return ({round(best)})")
-        ax.axhline(mean, color="tab:gray", linestyle=":", label=f"dataset mean return ({round(mean)})")
+        if bests:
+            ax.axhline(max(bests), color="tab:green", linestyle=":", label=f"dataset best return ({round(max(bests))})")
+        if means:
+            mean = float(np.mean(means))
+            ax.axhline(mean, color="tab:gray", linestyle=":", label=f"dataset mean return ({round(mean)})")
         ax.set_xlabel("target return")
         ax.set_ylabel("achieved return (mean over episodes)")
         ax.set_title(title, fontsize=9)

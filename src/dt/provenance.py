@@ -36,7 +36,10 @@ def _git(*args: str) -> str | None:
 
 
 def provenance() -> dict[str, Any]:
-    """{"dt", "git_commit", "git_dirty", "python", <package>: version}; git fields are None outside a checkout."""
+    """{"dt", "git_commit", "git_dirty", "python", "torch_threads", <package>: version}; git fields are None outside
+    a checkout. `torch_threads` shows a sweep's thread limit at work (joblib: OMP_NUM_THREADS=cores // n_jobs)."""
+    import torch
+
     commit = _git("rev-parse", "HEAD")
     dirty = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {
@@ -44,6 +47,7 @@ def provenance() -> dict[str, Any]:
         "git_commit": commit,
         "git_dirty": bool(dirty) if commit else None,
         "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
         **{name: _package_version(name) for name in PACKAGES},
     }
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from dt.errors import DTError, report_errors
 from dt.paper import paper_score
+from dt.plots import achieved_vs_target, learning_curves, score_key
 from dt.results import FILENAME, SCHEMA, load_results
 
 Document = dict[str, Any]
@@ -87,11 +88,6 @@ class Cell:
     success: list[float]
 
 
-def score_name(documents: list[Document]) -> str:
-    evals = [e for d in documents for e in d["evals"]]
-    return "normalized_mean" if evals and all(e.get("normalized_mean") is not None for e in evals) else "return_mean"
-
-
 def run_cells(document: Document, key: str) -> dict[str, tuple[float, float, float | None]]:
     """target -> (last score, best score, last success rate) for one run."""
     by_target: dict[str, list[dict]] = defaultdict(list)
@@ -121,7 +117,7 @@ def target_order(targets: set[str], documents: list[Document]) -> list[str]:
 
 def experiment_table(documents: list[Document]) -> str:
     """The markdown table of one experiment."""
-    key = score_name(documents)
+    key = score_key(documents)
     rows: dict[tuple, dict[str, Cell]] = defaultdict(lambda: defaultdict(lambda: Cell([], [], [])))
     seeds: dict[tuple, set] = defaultdict(set)
     paper: dict[tuple, str] = {}
@@ -169,18 +165,32 @@ def experiment_table(documents: list[Document]) -> str:
 
 
 def dataset_lines(documents: list[Document]) -> list[str]:
-    """One line per dataset: size, mean and best return (normalized when it can be)."""
+    """One line per dataset: size, mean and best return (normalized when it can be); unknown parts left out."""
     lines = {}
     for document in documents:
         d, name = document["dataset"], document["run"].get("dataset")
-        normalized = ""
-        if d.get("normalized_mean") is not None:
-            normalized = f" (normalized {d['normalized_mean']:.1f} / {d['normalized_max']:.1f})"
-        lines[name] = (
-            f"- dataset `{name}`: {d['num_episodes']} episodes, {d['num_steps']} steps, return mean "
-            f"{d['return_mean']:.1f} / best {d['return_max']:.1f}{normalized}"
-        )
+        line = f"- dataset `{name}`: {d.get('num_episodes')} episodes, {d.get('num_steps')} steps"
+        if d.get("return_mean") is not None and d.get("return_max") is not None:
+            line += f", return mean {d['return_mean']:.1f} / best {d['return_max']:.1f}"
+        if d.get("normalized_mean") is not None and d.get("normalized_max") is not None:
+            line += f" (normalized {d['normalized_mean']:.1f} / {d['normalized_max']:.1f})"
+        if name not in lines or document["kind"] == "train":  # training runs know their dataset best
+            lines[name] = line
     return [lines[name] for name in sorted(lines, key=str)]
+
+
+def fill_dataset_returns(documents: list[Document]) -> None:
+    """Results of dt.evaluate on checkpoints that stored no dataset returns borrow them from a run on the same
+    dataset (same id, same env), so their plots still mark the dataset's mean and best."""
+    known = {}
+    for document in documents:
+        d = document["dataset"]
+        if d.get("return_mean") is not None:
+            known[(document["run"].get("env"), document["run"].get("dataset"))] = d
+    for document in documents:
+        source = known.get((document["run"].get("env"), document["run"].get("dataset")))
+        if document["dataset"].get("return_mean") is None and source is not None:
+            document["dataset"] = dict(source)
 
 
 def slug(name: str) -> str:
@@ -189,29 +199,25 @@ def slug(name: str) -> str:
 
 def write_report(folders: list[Path], out: Path | None = None) -> tuple[Path, list[str], list[Path]]:
     """Write `report.md` and the plots; returns the report's path, the tables and the plot paths."""
-    from dt.plots import achieved_vs_target, learning_curves
-
     found = find_results(folders)
     out = Path(out or folders[0])
     experiments: dict[str, list[Document]] = defaultdict(list)
     for _, document in found:
         experiments[document["run"].get("experiment") or NO_EXPERIMENT].append(document)
     sections, tables, plots = [f"# Report: {len(found)} results files under {', '.join(map(str, folders))}", ""], [], []
+    fill_dataset_returns([document for _, document in found])
     for name, documents in sorted(experiments.items()):
         table = experiment_table(documents)
         tables.append(f"## {name}\n\n{table}")
         stem = out / slug(name)
-        curve = learning_curves(documents, config_label, dataset_label, Path(f"{stem}_learning_curves.png"))
-        target = achieved_vs_target(documents, config_label, dataset_label, Path(f"{stem}_achieved_vs_target.png"))
-        plots += [curve, target]
-        sections += [
-            f"## {name}",
-            "",
-            table,
-            "",
-            f"![learning curves]({curve.name}) ![achieved vs target]({target.name})",
-            "",
-        ]
+        figures = [achieved_vs_target(documents, config_label, dataset_label, Path(f"{stem}_achieved_vs_target.png"))]
+        if any(document["kind"] == "train" for document in documents):  # dt.evaluate results have no curve
+            figures.insert(
+                0, learning_curves(documents, config_label, dataset_label, Path(f"{stem}_learning_curves.png"))
+            )
+        plots += figures
+        links = " ".join(f"![{figure.stem.removeprefix(stem.name + '_')}]({figure.name})" for figure in figures)
+        sections += [f"## {name}", "", table, "", links, ""]
     sections += [
         "last: the evaluation at the run's largest step; best: the max over evaluation steps (CORL's convention).",
         "Paper numbers are D4RL scores (Chen et al. 2021); datasets other than D4RL's are not directly comparable.",
