@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from hydra.errors import InstantiationException
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -21,8 +19,6 @@ from dt.console import quiet_loggers, quiet_third_party, run_summary
 from dt.envs import action_size, check_action_space, make_env
 from dt.errors import DTError, report_errors, user_error
 from dt.provenance import provenance, write_provenance
-
-log = logging.getLogger(__name__)
 
 
 def instantiate(node: DictConfig, **kwargs) -> Any:
@@ -88,8 +84,6 @@ def train(cfg: DictConfig) -> L.Trainer:
     if ckpt_path:
         continue_wandb_run(cfg, ckpt_path)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    # Sweeps: hydra/launcher=joblib gives each worker OMP_NUM_THREADS=cores // n_jobs, read by torch at import.
-    log.info(f"{cfg.run_name}: {torch.get_num_threads()} torch threads")
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     data_spec = check_dataset_env(datamodule.spec, cfg.env)
