@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gzip
-import os
+import itertools
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
 from dt.envs.atari import register_ale
+from dt.envs.recording import record_episode, write_minari_dataset
 
 
 def _save_gz(path: Path, array: np.ndarray) -> None:
@@ -63,55 +64,26 @@ def write_dqn_replay(
 
 def write_minari_atari(root: Path, game: str = "Breakout", num_episodes: int = 3, max_len: int = 8) -> str:
     """`atari/<game>/expert-v0` with RGB 210x160x3 screens, as Minari's Atari datasets store them."""
-    import minari
-    from minari.data_collector import EpisodeBuffer
-
     register_ale()
     env = gym.make(f"ALE/{game}-v5", max_episode_steps=max_len)
     rng = np.random.default_rng(0)
-    buffers = []
+    episodes = []
     for episode in range(num_episodes):
-        obs, _ = env.reset(seed=episode)
-        observations, actions, rewards, terms, truncs = [obs], [], [], [], []
-        while True:
-            action = int(rng.integers(env.action_space.n)) if len(actions) else episode % env.action_space.n
-            obs, reward, term, trunc, _ = env.step(action)
-            observations.append(obs)
-            actions.append(action)
-            rewards.append(float(reward))
-            terms.append(term)
-            truncs.append(trunc)
-            if term or trunc:
-                break
-        buffers.append(
-            EpisodeBuffer(
-                id=episode,
-                observations=np.stack(observations),
-                actions=np.array(actions),
-                rewards=np.array(rewards),
-                terminations=np.array(terms),
-                truncations=np.array(truncs),
-            )
-        )
+        steps = itertools.count()
+
+        def act(obs: np.ndarray, episode: int = episode, steps: itertools.count = steps) -> int:
+            first = next(steps) == 0  # episodes start with different actions
+            return episode % env.action_space.n if first else int(rng.integers(env.action_space.n))
+
+        episodes.append(record_episode(env, act, seed=episode))
     dataset_id = f"atari/{game.lower()}/expert-v0"
-    old = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = str(root)
-    try:
-        minari.create_dataset_from_buffers(
-            dataset_id,
-            buffers,
-            env=env.spec,
-            eval_env=env.spec,
-            algorithm_name="random",
-            author="dt tests",
-            author_email="tests@example.invalid",
-            code_permalink="https://example.invalid/dt",
-            description="tiny random-policy Atari dataset made by the dt test suite",
-        )
-    finally:
-        if old is None:
-            del os.environ["MINARI_DATASETS_PATH"]
-        else:
-            os.environ["MINARI_DATASETS_PATH"] = old
+    write_minari_dataset(
+        root,
+        dataset_id,
+        episodes,
+        env.spec,
+        algorithm_name="random",
+        description="tiny random-policy Atari dataset made by the dt test suite",
+    )
     env.close()
     return dataset_id

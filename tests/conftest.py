@@ -14,6 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from dt.config import CONFIG_DIR
+from dt.envs.recording import record_episode, write_minari_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MINARI = REPO_ROOT.parent / "shared" / "minari"
@@ -24,57 +25,25 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 
 def make_minari_dataset(root: Path, dataset_id: str, num_episodes: int = 12, max_len: int = 60, seed: int = 0) -> None:
-    """Hopper-v5 episodes from a random-ish policy, written with `minari.create_dataset_from_buffers`."""
-    import minari
-    from minari.data_collector import EpisodeBuffer
-
+    """Hopper-v5 episodes from a random-ish policy, written as a Minari dataset."""
     env = gym.make("Hopper-v5", max_episode_steps=max_len)
     rng = np.random.default_rng(seed)
-    buffers = []
-    for episode in range(num_episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        observations, actions, rewards, terms, truncs = [obs], [], [], [], []
-        while True:
-            action = np.clip(rng.normal(0.0, 0.3, size=3), -1, 1).astype(np.float32)
-            obs, reward, term, trunc, _ = env.step(action)
-            observations.append(obs)
-            actions.append(action)
-            rewards.append(float(reward))
-            terms.append(term)
-            truncs.append(trunc)
-            if term or trunc:
-                break
-        buffers.append(
-            EpisodeBuffer(
-                id=episode,
-                observations=np.stack(observations),
-                actions=np.stack(actions),
-                rewards=np.array(rewards),
-                terminations=np.array(terms),
-                truncations=np.array(truncs),
-            )
-        )
-    old = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = str(root)
-    try:
-        minari.create_dataset_from_buffers(
-            dataset_id,
-            buffers,
-            env=env.spec,
-            eval_env="Hopper-v5",
-            algorithm_name="random",
-            author="dt tests",
-            author_email="tests@example.invalid",
-            code_permalink="https://example.invalid/dt",
-            description="tiny random-policy Hopper-v5 dataset made by the dt test suite",
-            ref_min_score=-20.272305,
-            ref_max_score=3234.3,
-        )
-    finally:
-        if old is None:
-            del os.environ["MINARI_DATASETS_PATH"]
-        else:
-            os.environ["MINARI_DATASETS_PATH"] = old
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        return np.clip(rng.normal(0.0, 0.3, size=3), -1, 1).astype(np.float32)
+
+    episodes = [record_episode(env, act, seed + episode) for episode in range(num_episodes)]
+    write_minari_dataset(
+        root,
+        dataset_id,
+        episodes,
+        env.spec,
+        eval_env="Hopper-v5",
+        algorithm_name="random",
+        description="tiny random-policy Hopper-v5 dataset made by the dt test suite",
+        ref_min_score=-20.272305,
+        ref_max_score=3234.3,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from dt.envs.recording import record_episode, write_minari_dataset
 from dt.errors import DTError
 from dt.evaluate import evaluate
 from dt.heads import DiscreteHead
@@ -57,48 +58,18 @@ TRAIN = [
 
 def make_cartpole_dataset(root: Path, num_episodes: int = 10, max_len: int = 30, seed: int = 0) -> None:
     """Uniformly random CartPole-v1 episodes as a Minari dataset (Discrete(2) actions)."""
-    import minari
-    from minari.data_collector import EpisodeBuffer
-
     env = gym.make("CartPole-v1", max_episode_steps=max_len)
     env.action_space.seed(seed)
-    buffers = []
-    for episode in range(num_episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        observations, actions, rewards, terms, truncs = [obs], [], [], [], []
-        while True:
-            action = env.action_space.sample()
-            obs, reward, term, trunc, _ = env.step(action)
-            observations.append(obs)
-            actions.append(action)
-            rewards.append(float(reward))
-            terms.append(term)
-            truncs.append(trunc)
-            if term or trunc:
-                break
-        buffers.append(
-            EpisodeBuffer(
-                id=episode,
-                observations=np.stack(observations),
-                actions=np.array(actions, dtype=np.int64),
-                rewards=np.array(rewards),
-                terminations=np.array(terms),
-                truncations=np.array(truncs),
-            )
-        )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MINARI_DATASETS_PATH", str(root))
-        minari.create_dataset_from_buffers(
-            CARTPOLE_ID,
-            buffers,
-            env=env.spec,
-            eval_env="CartPole-v1",
-            algorithm_name="random",
-            author="dt tests",
-            author_email="tests@example.invalid",
-            code_permalink="https://example.invalid/dt",
-            description="tiny random-policy CartPole-v1 dataset made by the dt test suite",
-        )
+    episodes = [record_episode(env, lambda obs: env.action_space.sample(), seed + e) for e in range(num_episodes)]
+    write_minari_dataset(
+        root,
+        CARTPOLE_ID,
+        episodes,
+        env.spec,
+        eval_env="CartPole-v1",
+        algorithm_name="random",
+        description="tiny random-policy CartPole-v1 dataset made by the dt test suite",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from dt.envs.recording import Episode, write_minari_dataset
 from dt.errors import DTError, report_errors
 
 ENV_ID = "dt/KeyToDoor-v0"
@@ -139,11 +140,20 @@ def random_episodes(num_episodes: int, seed: int) -> list[dict[str, np.ndarray]]
     return episodes
 
 
+def minari_episode(episode: dict[str, np.ndarray]) -> Episode:
+    """A generated episode with the termination flags Minari stores per step."""
+    last = np.eye(len(episode["rewards"]), dtype=bool)[-1]  # (T,) True at the last step
+    return {
+        "observations": episode["observations"],
+        "actions": episode["actions"],
+        "rewards": episode["rewards"],
+        "terminations": last & episode["terminated"],
+        "truncations": last & (not episode["terminated"]),
+    }
+
+
 def write_dataset(dataset_id: str, episodes: list[dict[str, np.ndarray]], root: str | Path, seed: int) -> Path:
     """Write a Minari dataset under `root` atomically: built in a temporary folder, then renamed into place."""
-    import minari
-    from minari.data_collector import EpisodeBuffer
-
     root = Path(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -154,43 +164,23 @@ def write_dataset(dataset_id: str, episodes: list[dict[str, np.ndarray]], root: 
         raise DTError(
             f"cannot write dataset {dataset_id} into {root} (read-only): set MINARI_DATASETS_PATH to a writable folder"
         )
-    buffers = [
-        EpisodeBuffer(
-            id=i,
-            observations=e["observations"],
-            actions=e["actions"],
-            rewards=e["rewards"],
-            terminations=np.eye(len(e["rewards"]), dtype=bool)[-1] & e["terminated"],
-            truncations=np.eye(len(e["rewards"]), dtype=bool)[-1] & (not e["terminated"]),
-        )
-        for i, e in enumerate(episodes)
-    ]
     returns = np.array([e["rewards"].sum() for e in episodes])
     with tempfile.TemporaryDirectory(prefix=".dt-generate-", dir=root) as tmp:
-        previous = os.environ.get("MINARI_DATASETS_PATH")
-        os.environ["MINARI_DATASETS_PATH"] = tmp  # Minari writes under this folder
-        try:
-            minari.create_dataset_from_buffers(
-                dataset_id,
-                buffers,
-                env=gym.spec(ENV_ID),
-                eval_env=ENV_ID,
-                algorithm_name="uniformly random policy",
-                author="dt",
-                author_email="dt@example.invalid",
-                code_permalink="https://example.invalid/dt/src/dt/envs/key_to_door.py",
-                description=(
-                    f"{len(episodes)} uniformly random Key-to-Door episodes (seed {seed}), "
-                    f"success rate {returns.mean():.3f}; made by `python -m dt.envs.key_to_door`"
-                ),
-                ref_min_score=0.0,  # normalized score = 100 x success rate
-                ref_max_score=1.0,
-            )
-        finally:
-            if previous is None:
-                del os.environ["MINARI_DATASETS_PATH"]
-            else:
-                os.environ["MINARI_DATASETS_PATH"] = previous
+        write_minari_dataset(
+            tmp,
+            dataset_id,
+            [minari_episode(e) for e in episodes],
+            gym.spec(ENV_ID),
+            eval_env=ENV_ID,
+            algorithm_name="uniformly random policy",
+            code_permalink="https://example.invalid/dt/src/dt/envs/key_to_door.py",
+            description=(
+                f"{len(episodes)} uniformly random Key-to-Door episodes (seed {seed}), "
+                f"success rate {returns.mean():.3f}; made by `python -m dt.envs.key_to_door`"
+            ),
+            ref_min_score=0.0,  # normalized score = 100 x success rate
+            ref_max_score=1.0,
+        )
         target = root / dataset_id
         if target.exists():
             shutil.rmtree(target)

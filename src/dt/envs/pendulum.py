@@ -16,11 +16,12 @@ scores (random policy = 0, scripted controller = 100) measured by `reference_sco
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+
+from dt.envs.recording import Episode, record_episode, write_minari_dataset
 
 ENV_ID = "Pendulum-v1"
 DATASET_ID = "quickstart/pendulum/mixed-v0"
@@ -55,29 +56,15 @@ def controller(obs: np.ndarray) -> float:
     return float(np.clip(torque, -MAX_TORQUE, MAX_TORQUE))
 
 
-def run_episode(env: gym.Env, eps: float, rng: np.random.Generator, seed: int) -> dict[str, np.ndarray]:
+def run_episode(env: gym.Env, eps: float, rng: np.random.Generator, seed: int) -> Episode:
     """One episode of the eps-random controller in the rescaled env: observations (T + 1, 3), actions (T, 1)
     in [-1, 1], rewards (T,)."""
-    obs, _ = env.reset(seed=seed)
-    observations, actions, rewards, terminations, truncations = [obs], [], [], [], []
-    while True:
-        action = rng.uniform(-MAX_TORQUE, MAX_TORQUE) if rng.random() < eps else controller(obs)
-        action = np.array([action / MAX_TORQUE], dtype=np.float32)
-        obs, reward, terminated, truncated, _ = env.step(action)
-        observations.append(obs)
-        actions.append(action)
-        rewards.append(float(reward))
-        terminations.append(terminated)
-        truncations.append(truncated)
-        if terminated or truncated:
-            break
-    return {
-        "observations": np.stack(observations),
-        "actions": np.stack(actions),
-        "rewards": np.array(rewards),
-        "terminations": np.array(terminations),
-        "truncations": np.array(truncations),
-    }
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        torque = rng.uniform(-MAX_TORQUE, MAX_TORQUE) if rng.random() < eps else controller(obs)
+        return np.array([torque / MAX_TORQUE], dtype=np.float32)
+
+    return record_episode(env, act, seed)
 
 
 def collect(num_episodes: int, seed: int = 0) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
@@ -104,38 +91,23 @@ def reference_scores(num_episodes: int = 100) -> tuple[float, float]:
 
 def write_dataset(root: str | Path, num_episodes: int = 300, seed: int = 0, dataset_id: str = DATASET_ID) -> Path:
     """Collect and write the dataset under `root` (a MINARI_DATASETS_PATH folder); an existing one is kept."""
-    import minari
-    from minari.data_collector import EpisodeBuffer
-
     root = Path(root).resolve()
     path = root / dataset_id
     if (path / "data").is_dir():
         return path
     episodes, _ = collect(num_episodes, seed)
-    buffers = [EpisodeBuffer(id=i, **episode) for i, episode in enumerate(episodes)]
-    old = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = str(root)
-    try:
-        minari.create_dataset_from_buffers(
-            dataset_id,
-            buffers,
-            env=ENV_ID,
-            eval_env=ENV_ID,
-            action_space=gym.spaces.Box(-1.0, 1.0, (1,), np.float32),
-            algorithm_name="eps-random scripted swing-up controller, eps ~ U[0, 1] per episode",
-            author="dt quickstart",
-            author_email="dt@example.invalid",
-            code_permalink="https://example.invalid/dt/src/dt/envs/pendulum.py",
-            description=__doc__.split("\n\n")[2].replace("\n", " "),
-            ref_min_score=REF_MIN_SCORE,
-            ref_max_score=REF_MAX_SCORE,
-        )
-    finally:
-        if old is None:
-            del os.environ["MINARI_DATASETS_PATH"]
-        else:
-            os.environ["MINARI_DATASETS_PATH"] = old
-    return path
+    return write_minari_dataset(
+        root,
+        dataset_id,
+        episodes,
+        ENV_ID,
+        action_space=gym.spaces.Box(-1.0, 1.0, (1,), np.float32),
+        algorithm_name="eps-random scripted swing-up controller, eps ~ U[0, 1] per episode",
+        code_permalink="https://example.invalid/dt/src/dt/envs/pendulum.py",
+        description=__doc__.split("\n\n")[2].replace("\n", " "),
+        ref_min_score=REF_MIN_SCORE,
+        ref_max_score=REF_MAX_SCORE,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
