@@ -17,7 +17,8 @@ from tests.conftest import compose_config, tiny_train_overrides
 def test_provenance_names_versions_and_commit() -> None:
     info = provenance()
     assert info["torch"] == torch.__version__ and info["gymnasium"] == gymnasium.__version__
-    assert set(PACKAGES) | {"dt", "python", "git_commit", "git_dirty"} == set(info)
+    assert set(PACKAGES) | {"dt", "python", "git_commit", "git_dirty", "torch_threads"} == set(info)
+    assert info["torch_threads"] == torch.get_num_threads()
     # In a checkout: the commit and whether tracked files differ from it; outside one (a wheel): None.
     assert (info["git_commit"] is None and info["git_dirty"] is None) or len(info["git_commit"]) == 40
 
