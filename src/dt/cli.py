@@ -22,16 +22,20 @@ def check_group_choices(argv: list[str], config_dir: str = CONFIG_DIR) -> None:
                 raise DTError(f"unknown {name} '{choice.strip()}': choose one of {', '.join(choices)}")
 
 
+def make_writable_folder(folder: Path) -> bool:
+    """Create `folder` if needed; whether this process can write into it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return os.access(folder, os.W_OK)
+    except OSError:
+        return False
+
+
 def check_output_dir(argv: list[str], default: str = "outputs") -> None:
     """The run folder (`hydra.run.dir` / `hydra.sweep.dir`, else ./outputs) must be creatable and writable."""
     multirun = "-m" in argv or "--multirun" in argv
     key = "hydra.sweep.dir=" if multirun else "hydra.run.dir="
     value = next((a[len(key) :] for a in argv if a.startswith(key)), "multirun" if multirun else default)
     folder = Path(value.split("${")[0] or ".")  # the literal part before any interpolation
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        writable = os.access(folder, os.W_OK)
-    except OSError:
-        writable = False
-    if not writable:
+    if not make_writable_folder(folder):
         raise DTError(f"cannot write run outputs to {folder}: choose a writable folder with {key}<folder>")

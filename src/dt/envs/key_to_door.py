@@ -34,6 +34,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from dt.cli import make_writable_folder
 from dt.envs.recording import Episode, write_minari_dataset
 from dt.errors import DTError, report_errors
 
@@ -155,12 +156,7 @@ def minari_episode(episode: dict[str, np.ndarray]) -> Episode:
 def write_dataset(dataset_id: str, episodes: list[dict[str, np.ndarray]], root: str | Path, seed: int) -> Path:
     """Write a Minari dataset under `root` atomically: built in a temporary folder, then renamed into place."""
     root = Path(root)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        writable = os.access(root, os.W_OK)
-    except OSError:
-        writable = False
-    if not writable:
+    if not make_writable_folder(root):
         raise DTError(
             f"cannot write dataset {dataset_id} into {root} (read-only): set MINARI_DATASETS_PATH to a writable folder"
         )
