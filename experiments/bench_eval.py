@@ -78,8 +78,8 @@ def main() -> None:
     rows, batched = [], {}
     for precision in precisions:
         policy = module_policy(module, precision)
-        rollout_batched(policy, envs, spec, target, args.seed, module.device)  # warm-up: allocator, env caches
-        result, seconds = timed(rollout_batched, policy, envs, spec, target, args.seed, module.device)
+        rollout_batched(policy, envs, spec, [target], args.seed, module.device)  # warm-up: allocator, env caches
+        (result,), seconds = timed(rollout_batched, policy, envs, spec, [target], args.seed, module.device)
         batched[precision] = seconds
         name = f"(a) batched, {args.vectorization}, {args.device}, {'fp32' if precision == '32' else 'bf16'}"
         rows.append((name, seconds, result))

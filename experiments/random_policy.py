@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     targets = check_targets(cfg.eval.target_returns)
     envs = make_vector_env(make_env_fn(spec), int(cfg.eval.episodes), cfg.eval.vectorization)
     try:  # the target return does not steer a random policy: one rollout, reported under the first target
-        result = rollout_batched(UniformPolicy(spec, low, high, cfg.seed), envs, spec, targets[0], cfg.seed)
+        (result,) = rollout_batched(UniformPolicy(spec, low, high, cfg.seed), envs, spec, targets[:1], cfg.seed)
     finally:
         envs.close()
     print(f"uniformly random policy on {spec.env_id}, {len(result.returns)} episodes, seed {cfg.seed}:")

@@ -182,7 +182,7 @@ def test_discrete_vectorized_rollout_on_ale_equals_sequential(action_selection: 
     assert spec.obs_shape == STACK and spec.discrete
     envs = make_vector_env(make_env_fn(spec), 2)
     policy = module_policy(module, "32")
-    batched = rollout_batched(policy, envs, spec, target_return=90, seed=3)
+    (batched,) = rollout_batched(policy, envs, spec, [90], seed=3)
     envs.close()
     sequential = rollout_sequential(policy, make_env_fn(spec)(), spec, target_return=90, seed=3, num_episodes=2)
     assert batched.lengths.tolist() == sequential.lengths.tolist() == [7, 7]

@@ -12,13 +12,13 @@ from tests.conftest import tiny_train_overrides
 from tests.test_train import run_cli
 
 
-def test_eval_progress_without_a_terminal_prints_a_line_per_target(capsys: pytest.CaptureFixture) -> None:
-    with EvalProgress(episodes=3, targets=[3600.0, 1800.0]) as progress:  # pytest's stderr is not a TTY
-        hook = progress.hook(3600.0)
-        for running in (3, 1, 0):  # one episode ends after step 2, the last two after step 3
-            hook(running)
+def test_eval_progress_without_a_terminal_prints_one_line(capsys: pytest.CaptureFixture) -> None:
+    with EvalProgress(episodes=2, targets=[3600.0, 1800.0]) as progress:  # pytest's stderr is not a TTY
+        for running in (4, 2, 0):  # two episodes end after step 2, the last two after step 3
+            progress.hook(running)
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and re.fullmatch(r"eval target 3600: 3 episodes, 7 env steps, [\d.]+ s", lines[0]), lines
+    assert len(lines) == 1, lines
+    assert re.fullmatch(r"eval targets 3600, 1800: 4 episodes, 10 env steps, [\d.]+ s", lines[0]), lines
 
 
 def test_default_run_prints_no_warnings_and_ends_with_a_summary(tiny_minari_root: Path, tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_default_run_prints_no_warnings_and_ends_with_a_summary(tiny_minari_root
     result = run_cli(*overrides, f"hydra.run.dir={tmp_path}", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert not re.search(r"warn|deprecat|Tip:", result.stdout + result.stderr, re.IGNORECASE), result.stderr
-    assert "eval target 3600: 2 episodes" in result.stderr  # progress, one line per target without a terminal
+    assert "eval targets 3600, 1800: 4 episodes" in result.stderr  # progress: one line without a terminal
     summary = result.stdout[result.stdout.index("dt: done after 4 steps") :]
     assert re.search(r"target 3600: best return [-\d.]+ \(normalized [-\d.]+\) at step 4; last", summary), summary
     assert f"checkpoints: {tmp_path / 'checkpoints'}" in summary

@@ -121,15 +121,17 @@ def test_discrete_batched_equals_sequential(trained, selection: str) -> None:
     module = DTModule.load_from_checkpoint(trained[1] / "checkpoints" / "last.ckpt").eval()
     spec = RolloutSpec.from_module(module, action_selection=selection)
     policy = module_policy(module, precision="32")
-    episodes = 5
-    envs = make_vector_env(make_env_fn(spec), episodes)
-    batched = rollout_batched(policy, envs, spec, 30.0, seed=3)
-    sequential = rollout_sequential(policy, make_env_fn(spec)(), spec, 30.0, seed=3, num_episodes=episodes)
-    np.testing.assert_array_equal(batched.lengths, sequential.lengths)
-    np.testing.assert_array_equal(batched.returns, sequential.returns)
+    episodes, targets = 5, [30.0, 5.0]  # both targets in one batch, each with its own copy of the episode streams
+    envs = make_vector_env(make_env_fn(spec), episodes, targets=2)
+    results = rollout_batched(policy, envs, spec, targets, seed=3)
+    for batched, target in zip(results, targets, strict=True):
+        sequential = rollout_sequential(policy, make_env_fn(spec)(), spec, target, seed=3, num_episodes=episodes)
+        np.testing.assert_array_equal(batched.lengths, sequential.lengths)
+        np.testing.assert_array_equal(batched.returns, sequential.returns)
+    batched = results[0]
     assert batched.lengths.max() > spec.context_len  # the window slid
-    again = rollout_batched(policy, envs, spec, 30.0, seed=3)
-    np.testing.assert_array_equal(again.lengths, batched.lengths)
+    (again,) = rollout_batched(policy, make_vector_env(make_env_fn(spec), episodes), spec, [30.0], seed=3)
+    np.testing.assert_array_equal(again.lengths, batched.lengths)  # alone or beside another target: the same
     assert batched.success_rate == float((batched.returns >= 25).mean())
 
 
@@ -143,8 +145,9 @@ def test_sampling_follows_the_policy_and_the_seed() -> None:
 
     spec = RolloutSpec("CartPole-v1", 4, 2, True, context_len=3, max_ep_len=30, timestep_limit=30)
     envs = make_vector_env(make_env_fn(spec), 8)
-    greedy = rollout_batched(Biased(), envs, spec, 30.0, seed=0)
-    sampled = [rollout_batched(Biased(), envs, replace(spec, action_selection="sample"), 30.0, seed=s) for s in (0, 1)]
+    (greedy,) = rollout_batched(Biased(), envs, spec, [30.0], seed=0)
+    sampling = replace(spec, action_selection="sample")
+    sampled = [rollout_batched(Biased(), envs, sampling, [30.0], seed=s)[0] for s in (0, 1)]
     assert len(set(greedy.lengths.tolist())) <= 3  # always pushing right: the pole falls within a few steps
     assert not np.array_equal(sampled[0].lengths, sampled[1].lengths)
 

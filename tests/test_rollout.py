@@ -70,7 +70,7 @@ TOY_SPEC = RolloutSpec(
 def toy_rollout(spec: RolloutSpec, seed: int = 0, num_envs: int = 5) -> tuple[TargetResult, RecordingPolicy, list]:
     envs = make_vector_env(CountdownEnv, num_envs)
     policy = RecordingPolicy()
-    result = rollout_batched(policy, envs, spec, 100.0, seed)
+    (result,) = rollout_batched(policy, envs, spec, [100.0], seed)
     return result, policy, envs.envs
 
 
@@ -92,7 +92,7 @@ def test_finished_episodes_leave_the_batch_and_autoreset_never_counts() -> None:
 def test_async_vector_env_gives_the_same_episodes() -> None:
     envs = make_vector_env(CountdownEnv, 5, "async")
     try:
-        result = rollout_batched(RecordingPolicy(), envs, TOY_SPEC, 100.0, seed=0)
+        (result,) = rollout_batched(RecordingPolicy(), envs, TOY_SPEC, [100.0], seed=0)
     finally:
         envs.close()
     np.testing.assert_array_equal(result.returns, toy_rollout(TOY_SPEC)[0].returns)
@@ -128,17 +128,30 @@ def tiny_module(tiny_minari: str, tmp_path):
 
 @pytest.mark.parametrize("noise", [0.0, 0.1])
 def test_batched_equals_sequential_on_hopper(tiny_module, noise: float) -> None:
+    """Both targets in one batch give, per target, the episodes of one-at-a-time batch-1 rollouts."""
     spec = replace(RolloutSpec.from_module(tiny_module, max_ep_len=40), init_state_noise=noise)
     policy = module_policy(tiny_module, precision="32")
-    episodes = 4
-    envs = make_vector_env(make_env_fn(spec), episodes)
-    batched = rollout_batched(policy, envs, spec, 3600.0, seed=7)
-    sequential = rollout_sequential(policy, make_env_fn(spec)(), spec, 3600.0, seed=7, num_episodes=episodes)
-    np.testing.assert_array_equal(batched.lengths, sequential.lengths)
-    assert batched.lengths.max() > spec.context_len  # the context window did slide
-    np.testing.assert_allclose(batched.returns, sequential.returns, rtol=0, atol=1e-4)
-    again = rollout_batched(policy, envs, spec, 3600.0, seed=7)  # same seed, same numbers
-    np.testing.assert_array_equal(again.returns, batched.returns)
+    episodes, targets = 4, [3600.0, 500.0]
+    envs = make_vector_env(make_env_fn(spec), episodes, targets=len(targets))
+    batched = rollout_batched(policy, envs, spec, targets, seed=7)
+    assert [r.target_return for r in batched] == targets and envs.num_envs == 8
+    for result, target in zip(batched, targets, strict=True):
+        sequential = rollout_sequential(policy, make_env_fn(spec)(), spec, target, seed=7, num_episodes=episodes)
+        np.testing.assert_array_equal(result.lengths, sequential.lengths)
+        assert result.lengths.max() > spec.context_len  # the context window did slide
+        np.testing.assert_allclose(result.returns, sequential.returns, rtol=0, atol=1e-4)
+    assert not np.array_equal(batched[0].returns, batched[1].returns)  # the target conditions the policy
+    again = rollout_batched(policy, envs, spec, targets, seed=7)  # same seed, same numbers
+    for a, b in zip(again, batched, strict=True):
+        np.testing.assert_array_equal(a.returns, b.returns)
+
+
+def test_targets_must_split_the_envs_evenly() -> None:
+    envs = make_vector_env(CountdownEnv, 5)
+    with pytest.raises(DTError, match="5 envs"):
+        rollout_batched(RecordingPolicy(), envs, TOY_SPEC, [100.0, 50.0], seed=0)
+    with pytest.raises(DTError, match="eval.episodes"):
+        make_vector_env(CountdownEnv, 0, targets=2)
 
 
 def test_spec_prefers_dataset_reference_scores(tiny_module) -> None:

@@ -35,21 +35,20 @@ def evaluate_targets(
     seed: int,
     precision: str = "auto",
 ) -> list[TargetResult]:
-    """All targets on the same env seeds (the same start states), the module in eval mode meanwhile."""
+    """All targets in one batch (`envs` holds episodes x targets envs), each on the same start states; the
+    module in eval mode meanwhile."""
     was_training = module.training
     module.eval()  # dropout off: the policy is deterministic
     try:
         policy = module_policy(module, precision)
-        with EvalProgress(envs.num_envs, target_returns) as progress:
-            return [
-                rollout_batched(policy, envs, spec, r, seed, module.device, progress.hook(r)) for r in target_returns
-            ]
+        with EvalProgress(envs.num_envs // len(target_returns), target_returns) as progress:
+            return rollout_batched(policy, envs, spec, target_returns, seed, module.device, progress.hook)
     finally:
         module.train(was_training)
 
 
 class RolloutEval(L.Callback):
-    """Runs `episodes` episodes per target return in a vector env and logs `eval/target_<R>/*`.
+    """Runs `episodes` episodes per target return, all targets in one vector env, and logs `eval/target_<R>/*`.
 
     Evaluates every `every_n_epochs` epochs and once more at the end of `fit` when the final weights were
     not evaluated yet; prints the target-vs-achieved table at the end of `fit`. Env i is seeded with
@@ -97,7 +96,8 @@ class RolloutEval(L.Callback):
         uses_bf16(pl_module.device, self.precision)  # a DTError for an unknown precision, before training
         if self.envs is None:
             self.spec = RolloutSpec.from_module(pl_module, self.max_ep_len, self.env_id, self.action_selection)
-            self.envs = make_vector_env(make_env_fn(self.spec), self.episodes, self.vectorization)
+            env_fn, targets = make_env_fn(self.spec), len(self.targets)  # every target's episodes step together
+            self.envs = make_vector_env(env_fn, self.episodes, self.vectorization, targets)
             check_env(self.envs, self.spec)
         if getattr(trainer.datamodule, "trajectories", None) is not None:
             self.run_results = RunResults.from_trainer(trainer, pl_module, self.spec)

@@ -6,7 +6,6 @@ import logging
 import sys
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,36 +39,31 @@ def quiet_loggers(loggers: list[Logger]) -> list[Logger]:
 
 
 class EvalProgress:
-    """Progress of one evaluation (all targets): a tqdm bar on a terminal, else one line per target.
+    """Progress of one evaluation (every target's episodes in one batch): a tqdm bar on a terminal, else one line.
 
-    `hook(target)` is the `progress` callable for `rollout_batched`: it receives the number of episodes still
-    running after each lockstep env step.
+    `hook` is the `progress` callable for `rollout_batched`: it receives the number of episodes still running
+    after each lockstep env step.
     """
 
     def __init__(self, episodes: int, targets: list[float], desc: str = "eval") -> None:
-        self.episodes = episodes
-        self.bar = tqdm(total=episodes * len(targets), desc=desc, unit="episode", leave=False, disable=None)
+        self.total, self.targets = episodes * len(targets), targets
+        self.bar = tqdm(total=self.total, desc=desc, unit="episode", leave=False, disable=None)
         self.env_steps = 0
+        self._running = self.total
+        self._start = time.perf_counter()
 
-    def hook(self, target: float) -> Callable[[int], None]:
-        running_before = self.episodes
-        start, steps_before = time.perf_counter(), self.env_steps
-
-        def progress(running: int) -> None:
-            nonlocal running_before
-            self.env_steps += running_before  # every running episode took one step
-            self.bar.update(running_before - running)
-            running_before = running
-            self.bar.set_postfix(target=f"{target:g}", running=running, env_steps=self.env_steps, refresh=False)
-            if running == 0 and self.bar.disable:
-                steps = self.env_steps - steps_before
-                seconds = time.perf_counter() - start
-                print(
-                    f"eval target {target:g}: {self.episodes} episodes, {steps} env steps, {seconds:.1f} s",
-                    file=sys.stderr,
-                )
-
-        return progress
+    def hook(self, running: int) -> None:
+        self.env_steps += self._running  # every running episode took one step
+        self.bar.update(self._running - running)
+        self._running = running
+        self.bar.set_postfix(running=running, env_steps=self.env_steps, refresh=False)
+        if running == 0 and self.bar.disable:
+            seconds = time.perf_counter() - self._start
+            targets = ", ".join(f"{t:g}" for t in self.targets)
+            print(
+                f"eval targets {targets}: {self.total} episodes, {self.env_steps} env steps, {seconds:.1f} s",
+                file=sys.stderr,
+            )
 
     def __enter__(self) -> EvalProgress:
         return self

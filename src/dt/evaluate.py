@@ -68,8 +68,8 @@ def evaluate(cfg: DictConfig) -> list[TargetResult]:
         print(mismatch, file=sys.stderr)
     s = resolve_settings(cfg, module)
     spec = RolloutSpec.from_module(module, s["max_ep_len"], s["env_id"], s["action_selection"])
-    envs = make_vector_env(make_env_fn(spec), int(s["episodes"]), s["vectorization"])
     targets = s["target_returns"]
+    envs = make_vector_env(make_env_fn(spec), int(s["episodes"]), s["vectorization"], len(targets))
     try:
         check_env(envs, spec)
         values = [t.value for t in targets]

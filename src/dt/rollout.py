@@ -1,4 +1,4 @@
-"""Target-return evaluation: all episodes of one target in lockstep on a Gymnasium vector env.
+"""Target-return evaluation: the episodes of every target in lockstep on one Gymnasium vector env.
 
 All episodes start together, so at step t every running episode has the same history length
 min(t + 1, K): the model sees one unpadded (M, k) batch per env step, where M counts the episodes still
@@ -10,7 +10,7 @@ an async one steps all of its envs, finished ones with a zero action, and whatev
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,12 +166,16 @@ def make_env_fn(spec: RolloutSpec) -> Callable[[], gym.Env]:
     return make
 
 
-def make_vector_env(env_fn: Callable[[], gym.Env], num_envs: int, vectorization: str = "sync") -> gym.vector.VectorEnv:
-    """`num_envs` copies; async runs each in its own process (uses the cores, costs pipe round trips)."""
+def make_vector_env(
+    env_fn: Callable[[], gym.Env], episodes: int, vectorization: str = "sync", targets: int = 1
+) -> gym.vector.VectorEnv:
+    """`episodes` x `targets` copies, one per episode of each target (`rollout_batched` steps them all together);
+    async runs each in its own process (uses the cores, costs pipe round trips)."""
     if vectorization not in ("sync", "async"):
         raise DTError(f"eval.vectorization={vectorization} must be sync or async")
-    if num_envs < 1:
-        raise DTError(f"eval.episodes={num_envs} must be at least 1")
+    if not isinstance(episodes, int) or episodes < 1:
+        raise DTError(f"eval.episodes={episodes} must be a positive integer")
+    num_envs = episodes * targets
     # NEXT_STEP: the step after an episode ends resets that env; rollout_batched never reads it.
     mode = gym.vector.AutoresetMode.NEXT_STEP
     if vectorization == "async":
@@ -237,14 +241,14 @@ def _initial_noise(spec: RolloutSpec, seed: int, num_episodes: int) -> np.ndarra
     return np.stack(draws)
 
 
-def _sampling_streams(spec: RolloutSpec, seed: int, num_episodes: int) -> list[np.random.Generator] | None:
-    """One random stream per episode, from (seed, episode), for sampling discrete actions; None for argmax.
+def _sampling_streams(spec: RolloutSpec, seed: int, episodes: Sequence[int]) -> list[np.random.Generator] | None:
+    """A random stream for each of `episodes`, from (seed, episode), for sampling discrete actions; None for argmax.
 
     Per episode, not per batch: episode i draws the same numbers whichever episodes run beside it.
     """
     if not spec.samples:
         return None
-    return [np.random.default_rng([seed, i, 1]) for i in range(num_episodes)]  # 1: apart from the noise's stream
+    return [np.random.default_rng([seed, int(i), 1]) for i in episodes]  # 1: apart from the noise's stream
 
 
 def _act(policy: Policy, streams: list[np.random.Generator] | None, episodes: np.ndarray, *inputs: torch.Tensor):
@@ -284,47 +288,57 @@ def rollout_batched(
     policy: Policy,
     envs: gym.vector.VectorEnv,
     spec: RolloutSpec,
-    target_return: float,
+    target_returns: Sequence[float],
     seed: int,
     device: torch.device | str = "cpu",
     progress: Callable[[int], None] | None = None,
-) -> TargetResult:
-    """One episode per sub-env, all in lockstep; env i is reset with seed + i.
+) -> list[TargetResult]:
+    """Every target's episodes in lockstep, one model call per env step: a result per target, in order.
 
-    Buffers hold whole episodes (N, max_ep_len) of returns-to-go and actions on `device`, allocated once, and
-    the last K states only (N, K, ...): Atari stacks for 27k steps would not fit. The model reads the last
-    K steps of the running episodes only. `progress`, if given, gets the number of running episodes after
-    every step (console.EvalProgress).
+    With T targets and N = num_envs / T episodes each, env j * N + e runs episode e of target j and is reset
+    with seed + e: every target starts from the same N states (and draws the same per-episode noise and
+    sampling streams), so targets differ by their conditioning only, as in `rollout_sequential`.
+
+    Buffers hold whole episodes (E, max_ep_len) of returns-to-go and actions on `device`, allocated once, and
+    the last K states only, in a ring (E, K, ...): step t sits in slot t % K, so nothing moves as the window
+    slides (Atari stacks for 27k steps would not fit whole). The model reads the last K steps of the running
+    episodes only. `progress`, if given, gets the number of episodes still running after every step.
     """
     device = torch.device(device)
-    N, L, K = envs.num_envs, spec.max_ep_len, spec.context_len
-    obs, _ = envs.reset(seed=seed)
+    targets = check_targets(list(target_returns))
+    E, L, K = envs.num_envs, spec.max_ep_len, spec.context_len
+    if E % len(targets):
+        raise DTError(f"{E} envs cannot hold the same number of episodes for each of {len(targets)} targets")
+    N = E // len(targets)
+    episode = np.tile(np.arange(N), len(targets))  # (E,) env -> its episode index within its target
+    obs, _ = envs.reset(seed=[seed + int(e) for e in episode])
     noise = _initial_noise(spec, seed, N)
-    streams = _sampling_streams(spec, seed, N)
+    streams = _sampling_streams(spec, seed, episode)  # one per env: every target replays its episode's draws
     if noise is not None:
-        obs = obs + noise
-    states = torch.zeros((N, K, *spec.obs_shape), dtype=spec.obs_dtype, device=device)  # slot j: step lo + j
-    actions = _action_buffer(spec, (N, L), device)
-    rtg = torch.zeros((N, L), dtype=torch.float32, device=device)
+        obs = obs + noise[episode]
+    states = torch.zeros((E, K, *spec.obs_shape), dtype=spec.obs_dtype, device=device)  # ring: slot t % K
+    actions = _action_buffer(spec, (E, L), device)
+    rtg = torch.zeros((E, L), dtype=torch.float32, device=device)
     timesteps = torch.arange(L, device=device).clamp_(max=spec.timestep_limit - 1)
     states[:, 0] = torch.as_tensor(obs, dtype=spec.obs_dtype, device=device)
-    rtg[:, 0] = target_return
+    rtg[:, 0] = torch.tensor(targets, dtype=torch.float32, device=device).repeat_interleave(N)
 
-    returns = np.zeros(N, dtype=np.float64)
-    lengths = np.zeros(N, dtype=np.int64)
-    alive = np.arange(N)  # running episodes, in env order
-    alive_t = torch.arange(N, device=device)
+    returns = np.zeros(E, dtype=np.float64)
+    lengths = np.zeros(E, dtype=np.int64)
+    alive = np.arange(E)  # running episodes, in env order
+    alive_t = torch.arange(E, device=device)
     env_actions = np.zeros(
-        (N,) if spec.discrete else (N, spec.act_dim), dtype=np.int64 if spec.discrete else np.float32
+        (E,) if spec.discrete else (E, spec.act_dim), dtype=np.int64 if spec.discrete else np.float32
     )
     for t in range(L):
         lo = max(0, t + 1 - K)
+        slots = torch.arange(lo, t + 1, device=device) % K  # (k,) ring slots of steps lo..t, oldest first
         step_actions = _act(
             policy,
             streams,
             alive,
             rtg[alive_t, lo : t + 1],
-            states[alive_t, : t + 1 - lo],
+            states[alive_t[:, None], slots],  # (M, k, ...)
             actions[alive_t, lo : t + 1],
             timesteps[lo : t + 1].expand(len(alive), -1),
         )  # (M, A) or (M,)
@@ -340,14 +354,15 @@ def rollout_batched(
             progress(len(alive))
         if len(alive) == 0:
             break
-        if t + 1 >= K:  # the window slides: drop the oldest state
-            states[:, :-1] = states[:, 1:].clone()
-        states[alive_t, min(t + 1, K - 1)] = torch.as_tensor(obs, dtype=spec.obs_dtype, device=device)
+        states[alive_t, (t + 1) % K] = torch.as_tensor(obs, dtype=spec.obs_dtype, device=device)
         step_rtg = rtg[alive_t, t]
         if not spec.delayed:
             step_rtg = step_rtg - torch.as_tensor(reward, dtype=torch.float32, device=device)
         rtg[alive_t, t + 1] = step_rtg
-    return TargetResult(target_return, returns, lengths, spec.normalize(returns), spec.success_return)
+    return [
+        TargetResult(r, returns[rows], lengths[rows], spec.normalize(returns[rows]), spec.success_return)
+        for r, rows in zip(targets, np.split(np.arange(E), len(targets)), strict=True)
+    ]
 
 
 @torch.inference_mode()
@@ -362,12 +377,12 @@ def rollout_sequential(
 ) -> TargetResult:
     """The reference: one episode at a time, batch 1, histories grown by torch.cat as the official code does.
 
-    Episode i is reset with seed + i, as env i of `rollout_batched`, so both give the same episodes.
+    Episode i is reset with seed + i, as episode i of each target in `rollout_batched`: both give the same episodes.
     """
     device = torch.device(device)
     K = spec.context_len
     noise = _initial_noise(spec, seed, num_episodes)
-    streams = _sampling_streams(spec, seed, num_episodes)
+    streams = _sampling_streams(spec, seed, range(num_episodes))
     returns = np.zeros(num_episodes, dtype=np.float64)
     lengths = np.zeros(num_episodes, dtype=np.int64)
     for i in range(num_episodes):
