@@ -59,8 +59,9 @@ class BCModule(PolicyModule):
         return_scale: float,
         run_config: dict[str, Any] | None = None,
         name: str = "bc",
+        compile: bool | str = False,
     ) -> None:
-        super().__init__(data_spec, return_scale)
+        super().__init__(data_spec, return_scale, compile)
         if len(data_spec.get("state_shape") or [0]) > 1:
             raise DTError("model=bc takes vector states; pixel (Atari) states need model=dt")
         self.save_hyperparameters()
@@ -73,7 +74,7 @@ class BCModule(PolicyModule):
         if mask is not None:
             states = states * mask[:, -K:, None].to(states.dtype)
         states = F.pad(states, (0, 0, K - states.shape[1], 0))  # (B, K, S): zeros before the first step
-        return self.model(states)
+        return self.network()(states)
 
     @torch.inference_mode()
     def predict_action(

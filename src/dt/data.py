@@ -85,12 +85,25 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.states)
 
+    @property
+    def device(self) -> torch.device:
+        return self.actions.device
+
+    def to(self, device: torch.device | str) -> WindowDataset:
+        """Every array onto `device`, in place: batches are then gathered there (data.gather_device)."""
+        for name, value in list(vars(self).items()):
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.to(device))
+        if isinstance(self.states, FrameStacks):
+            self.states = self.states.to(device)
+        return self
+
     def __getitem__(self, start: int) -> dict[str, torch.Tensor]:
         return {key: value[0] for key, value in self.__getitems__([start]).items()}
 
     def __getitems__(self, starts: list[int]) -> dict[str, torch.Tensor]:
-        start = torch.as_tensor(starts, dtype=torch.long)  # (B,)
-        index = start[:, None] + torch.arange(self.context_len)  # (B, K)
+        start = torch.as_tensor(starts, dtype=torch.long, device=self.device)  # (B,)
+        index = start[:, None] + torch.arange(self.context_len, device=self.device)  # (B, K)
         mask = index < self.episode_end[start][:, None]  # (B, K): real steps; right padding after
         return self._gather(torch.where(mask, index, start[:, None]), mask)  # padded slots read a real step
 
@@ -119,8 +132,8 @@ class HistoryWindowDataset(WindowDataset):
         self.episode_start = torch.from_numpy(traj.starts[:-1][traj.episode_ids])  # (N,)
 
     def __getitems__(self, ends: list[int]) -> dict[str, torch.Tensor]:
-        end = torch.as_tensor(ends, dtype=torch.long)  # (B,)
-        index = end[:, None] - torch.arange(self.context_len - 1, -1, -1)  # (B, K), the last column is `end`
+        end = torch.as_tensor(ends, dtype=torch.long, device=self.device)  # (B,)
+        index = end[:, None] - torch.arange(self.context_len - 1, -1, -1, device=self.device)  # (B, K), last: `end`
         mask = index >= self.episode_start[end][:, None]  # (B, K): real steps; left padding before
         return self._gather(torch.where(mask, index, end[:, None]), mask)
 
@@ -177,12 +190,15 @@ class DTDataModule(L.LightningDataModule):
         replay_steps: int = 500_000,
         trajectories_per_buffer: int = 10,
         generator: str | None = None,
+        gather_device: str = "auto",
     ) -> None:
         super().__init__()
         if dataset_id is not None and not isinstance(dataset_id, str):
             dataset_id = [str(i) for i in dataset_id]  # several ids: their episodes as one dataset
         if window not in WINDOWS:
             raise DTError(f"data.window={window} must be one of {', '.join(WINDOWS)}")
+        if gather_device not in ("auto", "cpu"):
+            raise DTError(f"data.gather_device={gather_device} must be auto (the GPU when training on one) or cpu")
         if context_len < 1 or context_len > max_ep_len:
             raise DTError(f"K={context_len} must lie in [1, max_ep_len={max_ep_len}]")
         if not isinstance(batches_per_epoch, int) or batches_per_epoch < 1:
@@ -265,8 +281,17 @@ class DTDataModule(L.LightningDataModule):
             )
         return traj.num_actions if traj.num_actions is not None else high + 1
 
+    def gather_device(self) -> torch.device:
+        """Where batches are gathered. `auto`: the training GPU, when there is one and data.num_workers=0: the
+        whole dataset then lives there and only the batch's start indices cross per step (no pinned copies)."""
+        root = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+        if self.hparams.gather_device == "cpu" or root.type != "cuda" or self.hparams.num_workers > 0:
+            return torch.device("cpu")
+        return root
+
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
+        self.train_set.to(self.gather_device())
         # Exact resume: a restored run continues the sampler's stream at the restored step (Lightning restores the
         # step counter and skips the batches done, but not a plain sampler's position).
         steps_done = self.trainer.global_step * self.trainer.accumulate_grad_batches if self.trainer else 0
@@ -283,6 +308,6 @@ class DTDataModule(L.LightningDataModule):
             generator=torch.Generator().manual_seed(hp.seed),
             num_workers=hp.num_workers,
             persistent_workers=hp.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
+            pin_memory=torch.cuda.is_available() and self.train_set.device.type == "cpu",
             drop_last=True,
         )

@@ -28,6 +28,9 @@ class FrameStacks:
     def __len__(self) -> int:
         return len(self.frames)
 
+    def to(self, device: torch.device | str) -> FrameStacks:
+        return FrameStacks(self.frames.to(device), self.episode_start.to(device), len(self.offsets))
+
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of the states this gather serves: (N, stack, H, W)."""

@@ -20,6 +20,7 @@ class DTModule(PolicyModule):
         context_len, max_ep_len, return_scale: shared with the data and the rollout.
         run_config: the resolved Hydra config, stored so a checkpoint can be evaluated later.
         name: the model's short name in run names and results (`model.name`).
+        compile: `torch.compile` the network for training: true (inductor) or a backend name; false: eager.
     """
 
     def __init__(
@@ -32,8 +33,9 @@ class DTModule(PolicyModule):
         return_scale: float,
         run_config: dict[str, Any] | None = None,
         name: str = "dt",
+        compile: bool | str = False,
     ) -> None:
-        super().__init__(data_spec, return_scale)
+        super().__init__(data_spec, return_scale, compile)
         self.save_hyperparameters()
         config = DTConfig(
             state_dim=data_spec["state_dim"],
@@ -56,7 +58,7 @@ class DTModule(PolicyModule):
     ) -> torch.Tensor:
         """Raw model outputs for every step, (B, T, A), or the last one (B, A); the one place inputs are normalized."""
         states = self.normalize_states(states)
-        return self.model(returns_to_go / self.return_scale, states, actions, timesteps, last_only)
+        return self.network()(returns_to_go / self.return_scale, states, actions, timesteps, last_only)
 
     @torch.inference_mode()
     def predict_action(

@@ -28,12 +28,23 @@ class PolicyModule(L.LightningModule):
     compares for one training batch).
     """
 
-    def __init__(self, data_spec: dict[str, Any], return_scale: float) -> None:
+    def __init__(self, data_spec: dict[str, Any], return_scale: float, compile: bool | str = False) -> None:
         super().__init__()
         self.head = make_head(bool(data_spec["discrete"]))
         self.return_scale = return_scale
+        self.compile_backend = "inductor" if compile is True else (compile or None)
+        self._compiled: list[torch.nn.Module] = []  # a list: the wrapper must not become a submodule (state_dict)
         self.register_buffer("state_mean", torch.tensor(data_spec["state_mean"], dtype=torch.float32))
         self.register_buffer("state_std", torch.tensor(data_spec["state_std"], dtype=torch.float32))
+
+    def network(self) -> torch.nn.Module:
+        """`self.model`; in training, its `torch.compile` wrapper when `model.compile` is set. Acting stays eager:
+        its batch and window change every step, and each new shape would compile again."""
+        if self.compile_backend is None or not self.training:
+            return self.model
+        if not self._compiled:
+            self._compiled.append(torch.compile(self.model, backend=self.compile_backend))
+        return self._compiled[0]
 
     def normalize_states(self, states: torch.Tensor) -> torch.Tensor:
         if not self.state_mean.numel():  # pixel states: the conv encoder scales frames by 1/255 instead
@@ -72,8 +83,14 @@ class PolicyModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         optim = self.hparams.optim
+        fused = optim.get("fused", "auto")
+        if fused not in ("auto", True, False):
+            raise DTError(f"model.optim.fused={fused} must be auto (fused on CUDA), true or false")
         optimizer = torch.optim.AdamW(
-            decay_groups(self.model, optim["weight_decay"]), lr=optim["lr"], betas=tuple(optim["betas"])
+            decay_groups(self.model, optim["weight_decay"]),
+            lr=optim["lr"],
+            betas=tuple(optim["betas"]),
+            fused=self.device.type == "cuda" if fused == "auto" else fused,  # one kernel for all parameters
         )
         warmup_steps = max(int(optim["warmup_steps"]), 1)
         decay = optim.get("decay") or "none"

@@ -3,6 +3,7 @@
 - `${dt.dataset_tag:${.id},${.path}}`: a short, folder-safe dataset name from what is loaded:
   `sb3/hopper/medium-v0` -> `medium`, two ids -> `medium+expert`, `/data/hopper_medium-v2.hdf5` -> `hopper_medium`.
 - `${dt.pct_tag:${dataset.pct_traj}}`: `-pct0.1` for %BC runs, empty when all data is used.
+- `${dt.train_precision:}`: `trainer.precision`: bf16-mixed on a GPU with bf16, else 32-true.
 - `${dt.sweep_group:${experiment_name},<fallback>}`: the W&B group; in a multirun the experiment's name and the
   sweep folder, so each sweep is one group; in a single run the experiment's name, else the fallback.
 """
@@ -13,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
@@ -38,7 +40,17 @@ def sweep_group(experiment: str | None, fallback: str) -> str:
     return experiment or fallback
 
 
+def train_precision() -> str:
+    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+
+
 def register() -> None:
-    for name, fn in (("dt.dataset_tag", dataset_tag), ("dt.pct_tag", pct_tag), ("dt.sweep_group", sweep_group)):
+    resolvers = {
+        "dt.dataset_tag": dataset_tag,
+        "dt.pct_tag": pct_tag,
+        "dt.sweep_group": sweep_group,
+        "dt.train_precision": train_precision,
+    }
+    for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
