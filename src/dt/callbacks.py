@@ -94,6 +94,8 @@ class RolloutEval(L.Callback):
         if not isinstance(self.every_n_epochs, int) or self.every_n_epochs < 1:
             raise DTError(f"eval.every_n_epochs={self.every_n_epochs} must be a positive integer")
         uses_bf16(pl_module.device, self.precision)  # a DTError for an unknown precision, before training
+        if not trainer.is_global_zero:
+            return  # data-parallel runs evaluate on global rank 0 only (see _evaluate): no envs, no results file
         if self.envs is None:
             self.spec = RolloutSpec.from_module(pl_module, self.max_ep_len, self.env_id, self.action_selection)
             env_fn, targets = make_env_fn(self.spec), len(self.targets)  # every target's episodes step together
@@ -112,6 +114,9 @@ class RolloutEval(L.Callback):
             self.envs = None
 
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> dict[str, float]:
+        if not trainer.is_global_zero:  # data-parallel runs roll out on rank 0; the other ranks get its metrics
+            self._evaluated_step = trainer.global_step
+            return trainer.strategy.broadcast({}, src=0)
         assert self.envs is not None and self.spec is not None, "setup() runs first"
         values = [t.value for t in self.targets]
         self.results = evaluate_targets(pl_module, self.envs, self.spec, values, self.seed, self.precision)
@@ -120,13 +125,16 @@ class RolloutEval(L.Callback):
             written = [t.written for t in self.targets]
             self.run_results.add(self.results, trainer.global_step, epoch, targets=written)
         update_scores(self.scores, self.results, trainer.global_step)
-        return {k: v for r in self.results for k, v in r.metrics().items()}
+        metrics = {k: v for r in self.results for k, v in r.metrics().items()}
+        return trainer.strategy.broadcast(metrics, src=0)  # to every rank (single process: as it is)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
         for name, value in self._evaluate(trainer, pl_module, trainer.current_epoch).items():
-            pl_module.log(name, value, on_step=False, on_epoch=True)  # every logger; monitorable by ModelCheckpoint
+            # every logger; monitorable by ModelCheckpoint. The value is rank 0's on every rank: "max" syncs it
+            # exactly (and keeps Lightning from asking for sync_dist in data-parallel runs).
+            pl_module.log(name, value, on_step=False, on_epoch=True, sync_dist=True, reduce_fx="max")
         rank_zero_info(f"epoch {trainer.current_epoch} eval: {summary(self.results)}")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

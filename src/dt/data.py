@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from dt.dqn_replay import load_dqn_replay
 from dt.envs import import_function
@@ -141,16 +141,35 @@ class HistoryWindowDataset(WindowDataset):
 WINDOWS = {"forward": WindowDataset, "history": HistoryWindowDataset}
 
 
-class UniformStepSampler(Sampler[int]):
+class UniformStepSampler(DistributedSampler):
     """Window starts drawn uniformly over all steps.
 
     Equivalent to CORL/official sampling (episode drawn with probability proportional to its length, then
     a uniform start inside it), without a per-episode loop. Seeded by (seed, epoch) so runs and resumed
     runs see the same batches; `skip` drops the first draws of the next epoch iterated (a mid-epoch resume).
+
+    Data-parallel training (`world_size` W > 1, `trainer=ddp`): rank r draws its `num_samples` starts,
+    seeded by (seed, epoch, rank), uniformly among the steps r, r + W, r + 2W, ...: no two ranks ever draw the
+    same window, and together they still draw every step with equal probability (to within W / num_steps
+    when W does not divide num_steps). World size 1 is the single-process stream above, unchanged.
+    A DistributedSampler, so that Lightning uses it as it is instead of wrapping it in one of its own.
     """
 
-    def __init__(self, num_steps: int, num_samples: int, seed: int, epoch: int = 0, skip: int = 0) -> None:
-        self.num_steps, self.num_samples, self.seed = num_steps, num_samples, seed
+    def __init__(
+        self,
+        num_steps: int,
+        num_samples: int,
+        seed: int,
+        epoch: int = 0,
+        skip: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if num_steps < world_size:
+            raise DTError(f"the dataset's {num_steps} steps cannot be split over {world_size} ranks: use fewer devices")
+        super().__init__(range(num_steps), num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+        self.num_steps, self.num_samples, self.seed = num_steps, num_samples, seed  # num_samples: per rank
+        self.total_size = num_samples * world_size
         self.epoch, self.skip = epoch, skip
 
     def set_epoch(self, epoch: int) -> None:
@@ -160,8 +179,13 @@ class UniformStepSampler(Sampler[int]):
         return self.num_samples
 
     def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        starts = rng.integers(0, self.num_steps, size=self.num_samples)  # the whole epoch's stream, always
+        if self.num_replicas == 1:
+            rng = np.random.default_rng([self.seed, self.epoch])
+            starts = rng.integers(0, self.num_steps, size=self.num_samples)  # the whole epoch's stream, always
+        else:
+            rng = np.random.default_rng([self.seed, self.epoch, self.rank])
+            own_steps = len(range(self.rank, self.num_steps, self.num_replicas))  # steps rank, rank + W, ...
+            starts = self.rank + self.num_replicas * rng.integers(0, own_steps, size=self.num_samples)
         skip, self.skip = self.skip, 0  # only the resumed epoch skips
         yield from starts[skip:].tolist()
 
@@ -294,10 +318,18 @@ class DTDataModule(L.LightningDataModule):
         self.train_set.to(self.gather_device())
         # Exact resume: a restored run continues the sampler's stream at the restored step (Lightning restores the
         # step counter and skips the batches done, but not a plain sampler's position).
+        # Every rank does the same number of batches, so each skips the same count of its own stream.
         steps_done = self.trainer.global_step * self.trainer.accumulate_grad_batches if self.trainer else 0
         epoch, batches_done = divmod(steps_done, hp.batches_per_epoch)
-        sampler = UniformStepSampler(
-            len(self.train_set), hp.batch_size * hp.batches_per_epoch, hp.seed, epoch, batches_done * hp.batch_size
+        rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        sampler = UniformStepSampler(  # batch_size and batches_per_epoch are per rank
+            len(self.train_set),
+            hp.batch_size * hp.batches_per_epoch,
+            hp.seed,
+            epoch,
+            batches_done * hp.batch_size,
+            rank=rank,
+            world_size=world_size,
         )
         return DataLoader(
             self.train_set,

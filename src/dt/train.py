@@ -7,8 +7,12 @@ from typing import Any
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dt.callbacks import RolloutEval
@@ -78,6 +82,26 @@ def check_dataset_env(spec: dict, env_cfg: DictConfig) -> dict:
     return spec
 
 
+def check_ddp_launch(trainer: L.Trainer) -> None:
+    """DDP (trainer=ddp) starts ranks 1..N-1 by re-running the command line, which a `-m` sweep cannot do.
+
+    Lightning's subprocess launcher re-runs `sys.argv` with `hydra.run.dir=<this run's folder>`: in a multirun the
+    copies would start a sweep of their own in a new sweep folder. Under SLURM (one task per device, as the
+    submitit launcher starts them) Lightning launches no process, and nothing is refused.
+    """
+    launcher, environment = trainer.strategy.launcher, getattr(trainer.strategy, "cluster_environment", None)
+    if not isinstance(launcher, _SubprocessScriptLauncher) or launcher.num_processes < 2:
+        return
+    if environment is None or environment.creates_processes_externally:
+        return
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise DTError(
+            "trainer=ddp starts its other processes by re-running the command, which a -m sweep cannot do: "
+            "run each configuration as its own command, or sweep with hydra/launcher=submitit_slurm and "
+            "hydra.launcher.tasks_per_node=<devices>"
+        )
+
+
 def train(cfg: DictConfig) -> L.Trainer:
     """Build data, module, loggers and trainer from a composed config, then fit (or resume)."""
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir, cfg.run_name)
@@ -89,7 +113,8 @@ def train(cfg: DictConfig) -> L.Trainer:
     data_spec = check_dataset_env(datamodule.spec, cfg.env)
     # Versions and commit ride along in the run config: into every checkpoint and logger, and beside the logs.
     run_config = {**OmegaConf.to_container(cfg, resolve=True), "provenance": provenance()}
-    write_provenance(cfg.paths.output_dir, run_config["provenance"])
+    if rank_zero_only.rank == 0:  # DDP (trainer=ddp): ranks > 0 run this too, in the same run folder
+        write_provenance(cfg.paths.output_dir, run_config["provenance"])
     module = instantiate(
         cfg.model,
         data_spec=data_spec,
@@ -98,9 +123,11 @@ def train(cfg: DictConfig) -> L.Trainer:
         _convert_="all",
     )
     trainer: L.Trainer = instantiate(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=build_callbacks(cfg))
+    check_ddp_launch(trainer)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     rollout = next((c for c in trainer.callbacks if isinstance(c, RolloutEval)), None)
-    print(run_summary(trainer, cfg.paths.output_dir, rollout.scores if rollout else {}), flush=True)
+    if trainer.is_global_zero:
+        print(run_summary(trainer, cfg.paths.output_dir, rollout.scores if rollout else {}), flush=True)
     return trainer
 
 
@@ -126,7 +153,19 @@ def _check_command_line() -> None:
 def main() -> None:
     quiet_third_party()
     _check_command_line()
+    sys.argv += _rank_overrides(sys.argv[1:])
     _hydra_main()
+
+
+def _rank_overrides(argv: list[str]) -> list[str]:
+    """Ranks > 0 of a data-parallel run (trainer=ddp) log to the console only: the run folder's log is rank 0's.
+
+    Lightning's DDP launcher re-runs this command for ranks 1..N-1 with `hydra.run.dir=<rank 0's run folder>`
+    and `hydra.job.name=train_ddp_process_<rank>`, which would give each its own `<job name>.log` there.
+    """
+    if rank_zero_only.rank == 0 or any(a.startswith(("hydra/job_logging=", "+hydra/job_logging=")) for a in argv):
+        return []
+    return ["hydra/job_logging=stdout"]
 
 
 def _finish_wandb() -> None:
