@@ -607,7 +607,7 @@ def newest_checkpoint() -> str | None:
 
 
 def eval_model(dm: DTDataModule, args: argparse.Namespace, device: torch.device) -> tuple[Any, str]:
-    ckpt = None if args.fresh else args.ckpt or newest_checkpoint()
+    ckpt = args.ckpt or (None if args.fresh else newest_checkpoint())
     if ckpt:
         return load_module(ckpt, str(device)).eval(), f"checkpoint {ckpt}"
     module = paper_module(dm, args.K, args.seed).to(device).eval()
@@ -770,7 +770,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sampler-batches", type=int, default=100, help="batches per round for row 2")
     parser.add_argument("--preprocess-steps", type=int, default=1_000_000, help="the dataset is tiled to this")
     parser.add_argument("--ckpt", default=None, help="evaluation model; default: newest outputs/**/last.ckpt")
-    parser.add_argument("--fresh", action="store_true", help="evaluate an untrained module even if a ckpt exists")
+    parser.add_argument("--fresh", action="store_true", help="no --ckpt: an untrained module, not the newest")
     parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes per target")
     parser.add_argument("--targets", type=float, nargs="+", default=None, help="default: the env's target returns")
     parser.add_argument("--max-ep-len", type=int, default=None, help="evaluation episode limit (default: model's)")
