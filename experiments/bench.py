@@ -454,11 +454,10 @@ def train_profile_row(
 
 
 def discount_cumsum(x: np.ndarray, gamma: float) -> np.ndarray:
-    """The official code's returns-to-go: a Python loop over the rest of the episode (kzl/decision-transformer
-    gym/experiment.py)."""
+    """Returns-to-go as the official code computes them: a Python loop backwards over the rest of the episode."""
     out = np.zeros_like(x)
     out[-1] = x[-1]
-    for t in reversed(range(x.shape[0] - 1)):
+    for t in range(len(x) - 2, -1, -1):
         out[t] = x[t] + gamma * out[t + 1]
     return out
 
@@ -472,73 +471,79 @@ def official_get_batch(
     seed: int,
     device: str = "cpu",
 ) -> Callable[[int, int], tuple[torch.Tensor, ...]]:
-    """The official gym sampler, written after kzl/decision-transformer gym/experiment.py (`experiment`'s data
-    setup and its `get_batch`): trajectories as a list of per-episode dicts of arrays (the D4RL pickles), an
-    episode drawn with probability proportional to its length, a uniform start in it, then per sample: slices,
-    returns-to-go by `discount_cumsum` over the rest of the episode, left padding (zeros; actions -10, dones 2),
-    state normalization and return scaling, one np.concatenate per field and torch.from_numpy at the end.
-    Its `random` / `np.random` module calls are seeded generators here; pct_traj = 1.
+    """The official gym sampler re-implemented operation for operation, so that it costs what the original costs:
+    `get_batch` and the data setup before it in kzl/decision-transformer, gym/experiment.py.
+
+    Setup: the episodes as a list of dicts of arrays (the D4RL pickles); episodes ranked by return and kept from
+    the best down while their steps stay below pct_traj (= 1 here) of all steps (a strict comparison: at 100%
+    the worst episode is left out, as there); sampling weights proportional to episode length. Per batch: the
+    episodes drawn by np.random.choice with those weights, then for each sample in a Python loop a start drawn
+    by random.randint, slices of states, actions, rewards and dones, timesteps clipped at max_ep_len - 1,
+    returns-to-go from `discount_cumsum` over the whole rest of the episode (K + 1 of them, zero-extended),
+    left padding by np.concatenate (zeros; actions -10, dones 2), normalized states and scaled returns; then
+    one np.concatenate per field and torch.from_numpy(...).to(device). `random` and `np.random` are seeded
+    generators here instead of the global ones.
     """
-    trajectories = []
-    for s, e in zip(traj.starts[:-1], traj.starts[1:], strict=True):
-        terminals = np.zeros(e - s, dtype=bool)
-        terminals[-1] = True
-        trajectories.append(
+    episodes = []
+    for begin, end in zip(traj.starts[:-1], traj.starts[1:], strict=True):
+        dones = np.zeros(end - begin, dtype=bool)
+        dones[-1] = True
+        episodes.append(
             {
-                "observations": traj.observations[s:e].copy(),
-                "actions": traj.actions[s:e].copy(),
-                "rewards": traj.rewards[s:e].copy(),
-                "terminals": terminals,
+                "observations": traj.observations[begin:end].copy(),
+                "actions": traj.actions[begin:end].copy(),
+                "rewards": traj.rewards[begin:end].copy(),
+                "terminals": dones,
             }
         )
-    state_dim, act_dim = traj.observations.shape[1], traj.actions.shape[1]
-    traj_lens = np.array([len(p["observations"]) for p in trajectories])
-    returns = np.array([p["rewards"].sum() for p in trajectories])
-    num_timesteps = max(int(1.0 * traj_lens.sum()), 1)
-    sorted_inds = np.argsort(returns)  # lowest to highest
-    num_trajectories = 1
-    timesteps = traj_lens[sorted_inds[-1]]
-    ind = len(trajectories) - 2
-    while ind >= 0 and timesteps + traj_lens[sorted_inds[ind]] < num_timesteps:  # `<` as in the official code
-        timesteps += traj_lens[sorted_inds[ind]]
-        num_trajectories += 1
-        ind -= 1
-    sorted_inds = sorted_inds[-num_trajectories:]
-    p_sample = traj_lens[sorted_inds] / sum(traj_lens[sorted_inds])
+    S, A = traj.observations.shape[1], traj.actions.shape[1]
+    lengths = np.array([len(e["observations"]) for e in episodes])
+    budget = max(int(1.0 * lengths.sum()), 1)  # pct_traj = 1
+    ranked = np.argsort(np.array([e["rewards"].sum() for e in episodes]))  # lowest return first
+    kept, steps = 1, lengths[ranked[-1]]
+    while kept < len(ranked) and steps + lengths[ranked[-1 - kept]] < budget:
+        steps += lengths[ranked[-1 - kept]]
+        kept += 1
+    ranked = ranked[-kept:]
+    weights = lengths[ranked] / sum(lengths[ranked])
     np_random, py_random = np.random.RandomState(seed), random.Random(seed)
 
-    def get_batch(batch_size: int = 256, max_len: int = 20) -> tuple[torch.Tensor, ...]:
-        batch_inds = np_random.choice(np.arange(num_trajectories), size=batch_size, replace=True, p=p_sample)
-        s, a, r, d, rtg, timesteps, mask = [], [], [], [], [], [], []
+    def one_sample(episode: dict[str, np.ndarray], start: int, K: int) -> list[np.ndarray]:
+        """(states, actions, rewards, dones, returns-to-go, timesteps, mask) of one window, each (1, K, ...)."""
+        states = episode["observations"][start : start + K].reshape(1, -1, S)
+        n = states.shape[1]
+        actions = episode["actions"][start : start + K].reshape(1, -1, A)
+        rewards = episode["rewards"][start : start + K].reshape(1, -1, 1)
+        dones = episode["terminals"][start : start + K].reshape(1, -1)
+        timesteps = np.arange(start, start + n).reshape(1, -1)
+        timesteps[timesteps >= max_ep_len] = max_ep_len - 1
+        rtg = discount_cumsum(episode["rewards"][start:], gamma=1.0)[: n + 1].reshape(1, -1, 1)
+        if rtg.shape[1] <= n:
+            rtg = np.concatenate([rtg, np.zeros((1, 1, 1))], axis=1)
+        pad = K - n
+        states = (np.concatenate([np.zeros((1, pad, S)), states], axis=1) - state_mean) / state_std
+        return [
+            states,
+            np.concatenate([np.ones((1, pad, A)) * -10.0, actions], axis=1),
+            np.concatenate([np.zeros((1, pad, 1)), rewards], axis=1),
+            np.concatenate([np.ones((1, pad)) * 2, dones], axis=1),
+            np.concatenate([np.zeros((1, pad, 1)), rtg], axis=1) / scale,
+            np.concatenate([np.zeros((1, pad)), timesteps], axis=1),
+            np.concatenate([np.zeros((1, pad)), np.ones((1, n))], axis=1),
+        ]
+
+    def get_batch(batch_size: int = 256, K: int = 20) -> tuple[torch.Tensor, ...]:
+        picks = np_random.choice(np.arange(kept), size=batch_size, replace=True, p=weights)
+        fields: list[list[np.ndarray]] = [[] for _ in range(7)]
         for i in range(batch_size):
-            path = trajectories[int(sorted_inds[batch_inds[i]])]
-            si = py_random.randint(0, path["rewards"].shape[0] - 1)
-            s.append(path["observations"][si : si + max_len].reshape(1, -1, state_dim))
-            a.append(path["actions"][si : si + max_len].reshape(1, -1, act_dim))
-            r.append(path["rewards"][si : si + max_len].reshape(1, -1, 1))
-            d.append(path["terminals"][si : si + max_len].reshape(1, -1))
-            timesteps.append(np.arange(si, si + s[-1].shape[1]).reshape(1, -1))
-            timesteps[-1][timesteps[-1] >= max_ep_len] = max_ep_len - 1  # padding cutoff
-            rtg.append(discount_cumsum(path["rewards"][si:], gamma=1.0)[: s[-1].shape[1] + 1].reshape(1, -1, 1))
-            if rtg[-1].shape[1] <= s[-1].shape[1]:
-                rtg[-1] = np.concatenate([rtg[-1], np.zeros((1, 1, 1))], axis=1)
-            tlen = s[-1].shape[1]
-            s[-1] = np.concatenate([np.zeros((1, max_len - tlen, state_dim)), s[-1]], axis=1)
-            s[-1] = (s[-1] - state_mean) / state_std
-            a[-1] = np.concatenate([np.ones((1, max_len - tlen, act_dim)) * -10.0, a[-1]], axis=1)
-            r[-1] = np.concatenate([np.zeros((1, max_len - tlen, 1)), r[-1]], axis=1)
-            d[-1] = np.concatenate([np.ones((1, max_len - tlen)) * 2, d[-1]], axis=1)
-            rtg[-1] = np.concatenate([np.zeros((1, max_len - tlen, 1)), rtg[-1]], axis=1) / scale
-            timesteps[-1] = np.concatenate([np.zeros((1, max_len - tlen)), timesteps[-1]], axis=1)
-            mask.append(np.concatenate([np.zeros((1, max_len - tlen)), np.ones((1, tlen))], axis=1))
-        return (
-            torch.from_numpy(np.concatenate(s, axis=0)).to(dtype=torch.float32, device=device),
-            torch.from_numpy(np.concatenate(a, axis=0)).to(dtype=torch.float32, device=device),
-            torch.from_numpy(np.concatenate(r, axis=0)).to(dtype=torch.float32, device=device),
-            torch.from_numpy(np.concatenate(d, axis=0)).to(dtype=torch.long, device=device),
-            torch.from_numpy(np.concatenate(rtg, axis=0)).to(dtype=torch.float32, device=device),
-            torch.from_numpy(np.concatenate(timesteps, axis=0)).to(dtype=torch.long, device=device),
-            torch.from_numpy(np.concatenate(mask, axis=0)).to(device=device),
+            episode = episodes[int(ranked[picks[i]])]
+            start = py_random.randint(0, episode["rewards"].shape[0] - 1)
+            for field, array in zip(fields, one_sample(episode, start, K), strict=True):
+                field.append(array)
+        dtypes = (torch.float32, torch.float32, torch.float32, torch.long, torch.float32, torch.long, None)
+        return tuple(
+            torch.from_numpy(np.concatenate(field, axis=0)).to(dtype=dtype, device=device)
+            for field, dtype in zip(fields, dtypes, strict=True)
         )
 
     return get_batch
@@ -584,7 +589,7 @@ def sampler_rows(dm: DTDataModule, args: argparse.Namespace) -> list[Row]:
             f"sampler, ours: WindowDataset.__getitems__ + UniformStepSampler (batch {B}, K={args.K})",
             a,
             "batches/s",
-            f"{a / b:.1f}x faster than (b) (goal >= 20x: {met})",
+            f"{times(a / b, '(b)')} (goal >= 20x faster: {met})",
             spread(rates["ours"]),
         ),
         Row(
