@@ -6,7 +6,8 @@ export MINARI_DATASETS_PATH
 TORCH_VERSION ?= 2.13.0
 TORCH_WHEELS ?= /opt/wheels
 FIND_TORCH = $(if $(wildcard $(TORCH_WHEELS)),--find-links $(TORCH_WHEELS))
-# Extras `make install` adds; CI adds `bench` (transformers, for make bench's Hugging Face row and its test).
+# Extras `make install` adds. `bench` (transformers, make bench's Hugging Face row) is left out: installed, it is
+# imported by every `import lightning` (torchmetrics), ~1 s per process. CI adds it after the suite (.ci/run).
 EXTRAS ?= dev,atari
 
 .PHONY: install install-latest lock test lint train quickstart bench bench-atari
