@@ -781,6 +781,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-ep-len", type=int, default=None, help="evaluation episode limit (default: model's)")
     parser.add_argument("--skip-sequential", action="store_true", help="skip row 3b (the slowest)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, one per core)")
     args = parser.parse_args(argv)
     if args.steps is None:
         args.steps = 200 if str(args.device).startswith("cuda") else 50
@@ -789,6 +790,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[Row]:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)  # on a shared machine, 1 avoids waiting on a busy core
     device = torch.device(args.device)
     started = time.perf_counter()
     hf_version = transformers_version()

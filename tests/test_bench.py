@@ -10,17 +10,31 @@ import math
 from collections import Counter
 
 import pytest
+import torch
 
 from experiments import bench
 
 
-def test_bench_prints_every_row(tiny_minari: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("with_hf", [True, False], ids=["with-transformers", "without"])
+def test_bench_prints_every_row(
+    with_hf: bool,
+    tiny_minari: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    if with_hf and bench.transformers_version() is None:
+        pytest.skip('transformers is not installed (pip install -e ".[bench]")')
+    if not with_hf:
+        monkeypatch.setattr(bench, "transformers_version", lambda: None)  # as without the bench extra
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: a second thread only waits on a busy core (CI shares its 2 cores)
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
     argv = ["--dataset", tiny_minari, "--device", "cpu", "--K", "5", "--batch-size", "8", "--steps", "2"]
     argv += ["--rounds", "2", "--warmup", "1", "--sampler-batches", "2", "--preprocess-steps", "5000"]
     argv += ["--fresh", "--episodes", "2", "--max-ep-len", "10"]
     rows = bench.main(argv)
 
-    with_hf = bench.transformers_version() is not None
     expected = {"load": 2, "1a": 1, "1b": int(with_hf), "2a": 1, "2b": 1, "3a": 2, "3b": 1, "3c": 1, "3": 1}
     expected |= {"4": 4, "5": 2}  # RSS after load, training, sampler, evaluation; train and eval profiles
     assert Counter(r.key for r in rows) == Counter({k: n for k, n in expected.items() if n})
