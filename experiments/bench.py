@@ -109,7 +109,7 @@ def header(device: torch.device) -> str:
     bf16 = "yes" if uses_bf16(torch.device("cpu"), "auto") else "no"
     return (
         f"{date.today()} | CPU {cpu_model()}, {os.cpu_count()} cores | torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads | device {device}{gpu} | CPU native bf16: {bf16}"
+        f"{torch.get_num_threads()} torch thread(s) | device {device}{gpu} | CPU native bf16: {bf16}"
     )
 
 
