@@ -6,17 +6,20 @@ export MINARI_DATASETS_PATH
 TORCH_VERSION ?= 2.13.0
 TORCH_WHEELS ?= /opt/wheels
 FIND_TORCH = $(if $(wildcard $(TORCH_WHEELS)),--find-links $(TORCH_WHEELS))
+# Extras `make install` adds. `bench` (transformers, make bench's Hugging Face row) is left out: installed, it is
+# imported by every `import lightning` (torchmetrics), ~1 s per process. CI adds it after the suite (.ci/run).
+EXTRAS ?= dev,atari
 
-.PHONY: install install-latest lock test lint train quickstart bench bench-eval bench-atari
+.PHONY: install install-latest lock test lint train quickstart bench bench-atari
 
 # Exactly the versions CI tested (requirements.lock; CI then runs `pip check` in its fresh venv).
 install:
-	$(PYTHON) -m pip install $(FIND_TORCH) -c requirements.lock -e ".[dev,atari]"
+	$(PYTHON) -m pip install $(FIND_TORCH) -c requirements.lock -e ".[$(EXTRAS)]"
 
 # The newest versions pyproject.toml allows (torch stays the pinned CPU build): to try upgrades.
 install-latest:
 	$(PYTHON) -m pip install $(FIND_TORCH) torch==$(TORCH_VERSION)
-	$(PYTHON) -m pip install -e ".[dev,atari]"
+	$(PYTHON) -m pip install -e ".[$(EXTRAS)]"
 
 # Regenerate requirements.lock from pyproject.toml (every extra) after changing dependencies; commit the result.
 # Pins already in the lock are kept where they still fit; UPGRADE=1 re-resolves everything to the newest.
@@ -39,12 +42,12 @@ train:
 quickstart:
 	PYTHON=$(PYTHON) experiments/quickstart.sh
 
+# One process, one table: training (ours vs Hugging Face's DecisionTransformerModel, `pip install -e ".[bench]"`),
+# sampler, evaluation (batched vs sequential vs the env alone), memory, profiles; see BENCHMARKS.md.
+# The evaluation policy: CKPT=..., else the newest outputs/**/last.ckpt. Quick look:
+# make bench BENCH_ARGS="--episodes 4 --steps 5 --rounds 2 --skip-sequential"
 bench:
-	$(PYTHON) experiments/bench_train.py
-
-# Evaluation speed on one checkpoint (CKPT=... or the newest outputs/**/last.ckpt); see BENCHMARKS.md.
-bench-eval:
-	$(PYTHON) experiments/bench_eval.py $(if $(CKPT),--ckpt $(CKPT)) $(BENCH_EVAL_ARGS)
+	$(PYTHON) experiments/bench.py $(if $(CKPT),--ckpt $(CKPT)) $(BENCH_ARGS)
 
 # Atari data layout: bytes per step and sampler speed, frames stored once vs 4 copies (BENCHMARKS.md).
 bench-atari:

@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# GPU benchmark in one device call (the H200 machine has torch and lightning but not our other needs).
+# GPU benchmark on a lent device machine (it has torch, lightning and transformers, but not our other needs).
 #
 # Here, once:   bash experiments/gpu_bench.sh fetch     # wheels for Python 3.12 into .whl/ (git-ignored)
 #               mkdir -p .data/sb3/hopper && cp -r ../shared/minari/sb3/hopper/medium-v0 .data/sb3/hopper/
-# On device:    device run, carry [".whl", ".data"]:  bash experiments/gpu_bench.sh run
-# It installs the wheels into /tmp/site, trains briefly for a checkpoint, then prints
-# `make bench` and `make bench-eval` figures (CPU and CUDA rows) to copy into BENCHMARKS.md.
+# On device, one device call each (10 minutes at most per call), carry [".whl", ".data"]:
+#   bash experiments/gpu_bench.sh run [bench.py args]
+#       `make bench` on CUDA: the whole table to copy into BENCHMARKS.md. Expected (unmeasured): ~20 s to install
+#       and load, 1-2 min of training rounds (4 models x 5 rounds x 200 steps), <1 min sampler, 1-2 min of
+#       evaluation with an untrained policy (short episodes): about 5 minutes. With a trained policy
+#       (`--ckpt outputs/gpu-full/checkpoints/last.ckpt`, after `full`) episodes last ~1,000 steps and the
+#       sequential row alone needs ~200,000 batch-1 steps: add --skip-sequential or --episodes 10.
+#   bash experiments/gpu_bench.sh full [dt.train overrides]
+#       The paper's whole run timed with `date +%s`: 10 epochs x 10k steps, 100 episodes x 2 targets evaluated
+#       after every epoch. Expected (unmeasured): 15-30 minutes, more than one call allows, so run
+#       `full trainer.max_epochs=1` (one epoch and one evaluation: 2-4 minutes) and multiply by 10; its
+#       checkpoint lands in outputs/gpu-full/ (kept on the machine while it stays warm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=(
@@ -14,6 +23,12 @@ WHEELS=(
   mujoco==4.0.0 mujoco-core==4.0.0 mujoco-studio==4.0.0 glfw==2.11.0 pyopengl==3.1.10 websockets==17.4
   minari==0.5.4
 )
+
+install() {
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site:$PWD/src:$PWD" MINARI_DATASETS_PATH="$PWD/.data" MUJOCO_GL=egl
+  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+}
 
 case "${1:-run}" in
 fetch)
@@ -24,18 +39,18 @@ fetch)
   python3 -m pip wheel --no-deps -w .whl antlr4-python3-runtime==4.9.3  # sdist only; pure Python
   ;;
 run)
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH="/tmp/site:$PWD/src" MINARI_DATASETS_PATH="$PWD/.data" MUJOCO_GL=egl
-  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-  python3 experiments/bench_train.py --steps 100
+  install
+  python3 experiments/bench.py "${@:2}"
+  ;;
+full)
+  install
+  start=$(date +%s)
   python3 -m dt.train env=hopper dataset.id=sb3/hopper/medium-v0 dataset.download=false trainer=gpu logger=csv \
-    trainer.max_epochs=1 trainer.limit_train_batches=2000 model.optim.warmup_steps=200 eval.episodes=10 \
-    hydra.run.dir=/tmp/gpu_run
-  python3 experiments/bench_eval.py --ckpt /tmp/gpu_run/checkpoints/last.ckpt --device cuda
-  python3 experiments/bench_eval.py --ckpt /tmp/gpu_run/checkpoints/last.ckpt --device cpu --skip-sequential
+    trainer.max_epochs=10 trainer.limit_train_batches=10000 eval.episodes=100 hydra.run.dir=outputs/gpu-full "${@:2}"
+  echo "full run: $(($(date +%s) - start)) s wall (training, the per-epoch evaluations, checkpoints)"
   ;;
 *)
-  echo "usage: $0 fetch|run" >&2
+  echo "usage: $0 fetch | run [bench.py args] | full [dt.train overrides]" >&2
   exit 2
   ;;
 esac

@@ -1,0 +1,826 @@
+"""`make bench`: dt's speed beside its references, measured in one process and printed as one table.
+
+    MINARI_DATASETS_PATH=../shared/minari python experiments/bench.py [--ckpt PATH] [--episodes 100]
+
+One process, so that the ratios hold on a noisy machine: the variants compared in a row run in the same
+process, interleaved in rounds (medians reported), on the same data. Rows:
+
+  load        dataset load + preprocess (Minari read, state stats, returns-to-go, window index); preprocessing
+              alone on the dataset tiled to >= 1M steps
+  1a / 1b     training samples/s at the paper's gym config (batch 64, K=20, embed 128, 3 layers, 1 head, ReLU,
+              dropout 0.1, AdamW lr 1e-4 wd 1e-4, clip 0.25): (a) DTModule (the loss training_step computes, its
+              own AdamW groups) vs (b) Hugging Face `transformers.DecisionTransformerModel` as the official code
+              trains it, on the same batches; on CUDA bf16 autocast rows too. (b) needs `pip install -e ".[bench]"`.
+  2a / 2b     sampler batches/s: WindowDataset.__getitems__ on UniformStepSampler draws vs the official
+              per-sample get_batch loop (`official_get_batch` below)
+  3a .. 3c    evaluation env-steps/s, episodes x targets: (a) one `rollout_batched` call, fp32 and bf16 autocast;
+              (b) `rollout_sequential`, batch 1, fp32, each target; (c) the env alone, random actions
+  4           peak memory: RSS of the process after each phase; on CUDA the peak allocated in each phase
+  5           where a training step and an evaluation step spend their time (timers, synchronized)
+
+Evaluation speed depends on the policy (episode lengths): `--ckpt PATH`, else the newest
+outputs/**/checkpoints/last.ckpt, else (or with `--fresh`) an untrained module; the line above the table says
+which. Quick look: `--episodes 4 --steps 5 --rounds 2 --skip-sequential`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import itertools
+import os
+import platform
+import random
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from dt.config import CONFIG_DIR
+from dt.data import DTDataModule, UniformStepSampler, WindowDataset, delay_rewards, state_stats
+from dt.evaluate import load_module
+from dt.module import DTModule
+from dt.rollout import (
+    RolloutSpec,
+    TargetResult,
+    make_env_fn,
+    make_vector_env,
+    module_policy,
+    rollout_batched,
+    rollout_sequential,
+    uses_bf16,
+)
+from dt.sources import Trajectories
+from dt.targets import resolve_targets
+
+# The paper's gym configuration (conf/model/dt.yaml).
+PAPER_NET = {"embed_dim": 128, "n_layer": 3, "n_head": 1, "activation": "relu", "dropout": 0.1}
+PAPER_OPTIM = {"lr": 1e-4, "weight_decay": 1e-4, "warmup_steps": 10_000, "betas": [0.9, 0.999]}
+GRAD_CLIP = 0.25
+HF_HINT = 'transformers is not installed: row 1b (HF DecisionTransformerModel) skipped; pip install -e ".[bench]"'
+
+
+@dataclass
+class Row:
+    key: str  # "1a", "3b", ...
+    what: str
+    value: float  # the figure
+    unit: str
+    ratio: str = ""  # to the row's reference
+    notes: str = ""
+
+
+def log(message: str) -> None:
+    """Progress on stderr; the table goes to stdout."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def header(device: torch.device) -> str:
+    gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    bf16 = "yes" if uses_bf16(torch.device("cpu"), "auto") else "no"
+    return (
+        f"{date.today()} | CPU {cpu_model()}, {os.cpu_count()} cores | torch {torch.__version__}, "
+        f"{torch.get_num_threads()} torch thread(s) | device {device}{gpu} | CPU native bf16: {bf16}"
+    )
+
+
+def number(x: float) -> str:
+    """1,234 above 100, else 3 significant digits."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def share(part: float, total: float) -> str:
+    fraction = part / total if total > 0 else 0.0
+    return f"{fraction:.0%}" if fraction >= 0.1 else f"{fraction:.1%}"
+
+
+def times(ratio: float, than: str) -> str:
+    """`2.3x faster than (b)`, or `1.4x slower than (b)` below 1."""
+    return f"{ratio:.1f}x faster than {than}" if ratio >= 1 else f"{1 / ratio:.1f}x slower than {than}"
+
+
+def format_table(rows: list[Row]) -> str:
+    """A Markdown table, ready for BENCHMARKS.md."""
+    lines = ["| row | what | figure | unit | vs reference | notes |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.key} | {r.what} | {number(r.value)} | {r.unit} | {r.ratio} | {r.notes} |")
+    return "\n".join(lines)
+
+
+def median_rate(rates: list[float]) -> float:
+    return statistics.median(rates)
+
+
+def spread(rates: list[float]) -> str:
+    return f"median of {len(rates)} rounds, range {number(min(rates))}-{number(max(rates))}"
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+class MemoryPhases:
+    """Row 4: peak RSS after each phase (the process's peak so far) and, on CUDA, each phase's peak allocation."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.rows = device, []
+
+    def start(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def end(self, phase: str) -> None:
+        self.rows.append(Row("4", f"peak RSS after {phase}", peak_rss_mib(), "MiB", notes="the process's peak so far"))
+        if self.device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(self.device) / 2**20
+            self.rows.append(Row("4", f"CUDA peak allocated during {phase}", peak, "MiB"))
+
+
+# --- the dataset ------------------------------------------------------------------------------------------------
+
+
+def env_config(env_id: str | None) -> dict[str, Any]:
+    """The conf/env/*.yaml whose `id` is `env_id` (target returns, max_ep_len, return_scale); {} if none."""
+    for path in sorted(Path(CONFIG_DIR, "env").glob("*.yaml")):
+        cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        if isinstance(cfg, dict) and cfg.get("id") == env_id:
+            return cfg
+    return {}
+
+
+def load_rows(args: argparse.Namespace) -> tuple[DTDataModule, list[Row]]:
+    start = time.perf_counter()
+    dm = DTDataModule(args.dataset, download=False, context_len=args.K, batch_size=args.batch_size)
+    dm.setup("fit")
+    seconds = time.perf_counter() - start
+    traj = dm.trajectories
+    rows = [
+        Row(
+            "load",
+            f"load + preprocess {args.dataset}",
+            seconds,
+            "s",
+            notes=f"{traj.num_steps:,} steps, {traj.num_episodes} episodes: Minari read, state stats, "
+            "returns-to-go, window index (imports excluded)",
+        )
+    ]
+    copies = -(-args.preprocess_steps // traj.num_steps)
+    big = replace(
+        traj,
+        observations=np.tile(traj.observations, (copies, 1)),
+        actions=np.tile(traj.actions, (copies, 1)),
+        rewards=np.tile(traj.rewards, copies),
+        starts=np.concatenate([[0], np.cumsum(np.tile(traj.lengths, copies))]),
+    )
+    start = time.perf_counter()
+    state_stats(big.observations)
+    WindowDataset(delay_rewards(big), args.K, 1000)
+    rows.append(
+        Row(
+            "load",
+            f"preprocess alone, {big.num_steps:,} steps (dataset tiled x{copies})",
+            time.perf_counter() - start,
+            "s",
+            notes="state stats, delayed rewards, returns-to-go, window index",
+        )
+    )
+    return dm, rows
+
+
+def paper_module(dm: DTDataModule, K: int, seed: int) -> DTModule:
+    """An untrained DTModule at the paper's config, with the env config of the dataset's env in its run_config."""
+    spec = dm.spec
+    env = env_config(spec["env_id"])
+    torch.manual_seed(seed)
+    return DTModule(
+        PAPER_NET,
+        PAPER_OPTIM,
+        spec,
+        K,
+        int(env.get("max_ep_len", 1000)),
+        float(env.get("return_scale", 1000.0)),
+        run_config={"env": env, "seed": seed},
+    )
+
+
+def window_batches(dataset: WindowDataset, batch_size: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
+    """Training batches as DTDataModule serves them: UniformStepSampler draws gathered by `__getitems__`."""
+    for epoch in itertools.count():
+        draws = iter(UniformStepSampler(len(dataset), batch_size * 1000, seed, epoch))
+        for _ in range(1000):
+            yield dataset.__getitems__(list(itertools.islice(draws, batch_size)))
+
+
+# --- 1: training --------------------------------------------------------------------------------------------------
+
+
+class OursTrainer:
+    """What DTModule.training_step computes (outputs_and_targets + its head's loss), backward, clip 0.25, and the
+    optimizer and warmup schedule of its own configure_optimizers (AdamW; no decay on biases, LayerNorms,
+    embeddings)."""
+
+    def __init__(self, module: DTModule, bf16: bool) -> None:
+        self.module, self.bf16 = module.train(), bf16
+        configured = module.configure_optimizers()
+        self.optimizer, self.scheduler = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
+
+    def inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return batch  # the module normalizes states and scales returns-to-go itself, in its forward
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with torch.autocast(self.module.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            outputs, actions, mask = self.module.outputs_and_targets(batch)
+            return self.module.head.loss(outputs, actions, mask.to(outputs.dtype))
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+
+    def update(self) -> None:
+        torch.nn.utils.clip_grad_norm_(self.module.parameters(), GRAD_CLIP)
+        self.optimizer.step()
+        self.scheduler.step()
+
+    def step(self, batch: dict[str, torch.Tensor]) -> float:
+        loss = self.forward(batch)
+        self.backward(loss)
+        self.update()
+        return loss.item()  # the finiteness check of training_step reads the loss too
+
+
+def transformers_version() -> str | None:
+    try:
+        import transformers
+    except ImportError:
+        return None
+    return transformers.__version__
+
+
+class HFTrainer:
+    """Hugging Face's DecisionTransformerModel trained as the official code's SequenceTrainer.train_step does
+    (kzl/decision-transformer gym/decision_transformer/training/seq_trainer.py, experiment.py): MSE on the
+    action predictions at unmasked steps, AdamW with weight decay on every parameter, clip 0.25, the warmup
+    LambdaLR stepped every step.
+
+    forward(states (B, T, S), actions (B, T, A), rewards, returns_to_go (B, T, 1), timesteps (B, T),
+    attention_mask (B, T), return_dict=False) -> (state_preds, action_preds, return_preds), as in
+    transformers/models/decision_transformer/modeling_decision_transformer.py (4.x and 5.x); `rewards` is unused.
+    """
+
+    def __init__(self, module: DTModule, device: torch.device, bf16: bool) -> None:
+        import transformers
+        from transformers import DecisionTransformerConfig, DecisionTransformerModel
+
+        transformers.logging.set_verbosity_error()  # GPT-2's bos/eos ids outside a vocabulary of 1: harmless
+        spec = module.hparams.data_spec
+        config = DecisionTransformerConfig(
+            state_dim=spec["state_dim"],
+            act_dim=spec["act_dim"],
+            hidden_size=PAPER_NET["embed_dim"],
+            n_layer=PAPER_NET["n_layer"],
+            n_head=PAPER_NET["n_head"],
+            n_inner=4 * PAPER_NET["embed_dim"],
+            activation_function=PAPER_NET["activation"],
+            max_ep_len=module.hparams.max_ep_len,
+            resid_pdrop=PAPER_NET["dropout"],
+            embd_pdrop=PAPER_NET["dropout"],
+            attn_pdrop=PAPER_NET["dropout"],
+            action_tanh=True,
+            use_cache=False,  # training: no key/value cache to build and throw away
+        )
+        self.model = DecisionTransformerModel(config).to(device).train()
+        self.attention = getattr(self.model.config, "_attn_implementation", None) or "?"
+        self.stats = module  # state statistics and return scale: the same normalized tensors as ours
+        self.device, self.bf16 = device, bf16
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=PAPER_OPTIM["lr"], weight_decay=PAPER_OPTIM["weight_decay"]
+        )
+        warmup = PAPER_OPTIM["warmup_steps"]
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda steps: min((steps + 1) / warmup, 1))
+
+    @torch.no_grad()
+    def inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Our batch as the official code feeds it: states normalized, returns-to-go scaled, mask as 0/1."""
+        return {
+            "states": self.stats.normalize_states(batch["states"]),
+            "actions": batch["actions"],
+            "returns_to_go": (batch["returns_to_go"] / self.stats.return_scale)[..., None],
+            "timesteps": batch["timesteps"],
+            "attention_mask": batch["mask"].long(),
+        }
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            _, action_preds, _ = self.model(rewards=None, return_dict=False, **inputs)
+            act_dim = action_preds.shape[2]
+            keep = inputs["attention_mask"].reshape(-1) > 0
+            action_preds = action_preds.reshape(-1, act_dim)[keep]
+            action_target = inputs["actions"].reshape(-1, act_dim)[keep]
+            return torch.mean((action_preds - action_target) ** 2)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad()
+        loss.backward()
+
+    def update(self) -> None:
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
+        self.optimizer.step()
+        self.scheduler.step()
+
+    def step(self, inputs: dict[str, torch.Tensor]) -> float:
+        loss = self.forward(inputs)
+        self.backward(loss)
+        self.update()
+        return loss.item()
+
+
+def training_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.device) -> list[Row]:
+    precisions = ["fp32", "bf16"] if device.type == "cuda" else ["fp32"]
+    hf_version = transformers_version()
+    variants: dict[tuple[str, str], Any] = {}
+    for precision in precisions:
+        module = paper_module(dm, args.K, args.seed).to(device)
+        variants["a", precision] = OursTrainer(module, precision == "bf16")
+        if hf_version:
+            torch.manual_seed(args.seed)
+            variants["b", precision] = HFTrainer(module, device, precision == "bf16")
+    batches = window_batches(dm.train_set, args.batch_size, args.seed)
+
+    def next_batch() -> dict[str, torch.Tensor]:
+        return {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
+
+    log(f"training: {len(variants)} models, {args.warmup} warm-up steps, {args.rounds} rounds x {args.steps} steps")
+    for trainer in variants.values():
+        for _ in range(args.warmup):
+            trainer.step(trainer.inputs(next_batch()))
+    rates: dict[tuple[str, str], list[float]] = {key: [] for key in variants}
+    for round_index in range(args.rounds):
+        round_batches = [next_batch() for _ in range(args.steps)]  # the same batches for every variant
+        order = list(variants.items())
+        for key, trainer in order if round_index % 2 == 0 else reversed(order):
+            inputs = [trainer.inputs(batch) for batch in round_batches]
+            synchronize(device)
+            start = time.perf_counter()
+            for item in inputs:
+                trainer.step(item)
+            synchronize(device)
+            rates[key].append(args.steps * args.batch_size / (time.perf_counter() - start))
+        log(f"training round {round_index + 1}/{args.rounds} done")
+
+    rows = []
+    for precision in precisions:
+        a = median_rate(rates["a", precision])
+        steps_per_s = a / args.batch_size
+        notes = f"{steps_per_s:.3g} steps/s, 100k steps: {duration(1e5 / steps_per_s)}; {spread(rates['a', precision])}"
+        ratio = ""
+        if ("b", precision) in rates:
+            ratio = f"a/b = {a / median_rate(rates['b', precision]):.2f}"
+        rows.append(Row("1a", f"train, ours (DTModule), {precision}", a, "samples/s", ratio, notes))
+        if ("b", precision) in rates:
+            b = median_rate(rates["b", precision])
+            hf = variants["b", precision]
+            rows.append(
+                Row(
+                    "1b",
+                    f"train, HF DecisionTransformerModel (transformers {hf_version}, {hf.attention}), {precision}",
+                    b,
+                    "samples/s",
+                    "reference",
+                    f"{b / args.batch_size:.3g} steps/s; {spread(rates['b', precision])}",
+                )
+            )
+    rows.append(train_profile_row(variants["a", "fp32"], next_batch, args, device))
+    return rows
+
+
+def train_profile_row(
+    trainer: OursTrainer, next_batch: Callable[[], dict], args: argparse.Namespace, device: torch.device
+) -> Row:
+    """Row 5: a training step's time split by phase, timers synchronized (on CUDA) at each boundary."""
+    parts = dict.fromkeys(("batch gather", "forward + loss", "backward", "clip + optimizer"), 0.0)
+    steps = max(args.steps, 1)
+    for _ in range(steps):
+        synchronize(device)
+        t0 = time.perf_counter()
+        batch = next_batch()
+        synchronize(device)
+        t1 = time.perf_counter()
+        loss = trainer.forward(batch)
+        synchronize(device)
+        t2 = time.perf_counter()
+        trainer.backward(loss)
+        synchronize(device)
+        t3 = time.perf_counter()
+        trainer.update()
+        loss.item()
+        t4 = time.perf_counter()
+        for name, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            parts[name] += seconds
+    total = sum(parts.values())
+    shares = " / ".join(f"{name} {share(seconds, total)}" for name, seconds in parts.items())
+    return Row("5", "train step profile: ours, fp32", 1e3 * total / steps, "ms/step", notes=f"{shares} ({steps} steps)")
+
+
+# --- 2: sampler ---------------------------------------------------------------------------------------------------
+
+
+def discount_cumsum(x: np.ndarray, gamma: float) -> np.ndarray:
+    """Returns-to-go as the official code computes them: a Python loop backwards over the rest of the episode."""
+    out = np.zeros_like(x)
+    out[-1] = x[-1]
+    for t in range(len(x) - 2, -1, -1):
+        out[t] = x[t] + gamma * out[t + 1]
+    return out
+
+
+def official_get_batch(
+    traj: Trajectories,
+    state_mean: np.ndarray,
+    state_std: np.ndarray,
+    max_ep_len: int,
+    scale: float,
+    seed: int,
+    device: str = "cpu",
+) -> Callable[[int, int], tuple[torch.Tensor, ...]]:
+    """The official gym sampler re-implemented operation for operation, so that it costs what the original costs:
+    `get_batch` and the data setup before it in kzl/decision-transformer, gym/experiment.py.
+
+    Setup: the episodes as a list of dicts of arrays (the D4RL pickles); episodes ranked by return and kept from
+    the best down while their steps stay below pct_traj (= 1 here) of all steps (a strict comparison: at 100%
+    the worst episode is left out, as there); sampling weights proportional to episode length. Per batch: the
+    episodes drawn by np.random.choice with those weights, then for each sample in a Python loop a start drawn
+    by random.randint, slices of states, actions, rewards and dones, timesteps clipped at max_ep_len - 1,
+    returns-to-go from `discount_cumsum` over the whole rest of the episode (K + 1 of them, zero-extended),
+    left padding by np.concatenate (zeros; actions -10, dones 2), normalized states and scaled returns; then
+    one np.concatenate per field and torch.from_numpy(...).to(device). `random` and `np.random` are seeded
+    generators here instead of the global ones.
+    """
+    episodes = []
+    for begin, end in zip(traj.starts[:-1], traj.starts[1:], strict=True):
+        dones = np.zeros(end - begin, dtype=bool)
+        dones[-1] = True
+        episodes.append(
+            {
+                "observations": traj.observations[begin:end].copy(),
+                "actions": traj.actions[begin:end].copy(),
+                "rewards": traj.rewards[begin:end].copy(),
+                "terminals": dones,
+            }
+        )
+    S, A = traj.observations.shape[1], traj.actions.shape[1]
+    lengths = np.array([len(e["observations"]) for e in episodes])
+    budget = max(int(1.0 * lengths.sum()), 1)  # pct_traj = 1
+    ranked = np.argsort(np.array([e["rewards"].sum() for e in episodes]))  # lowest return first
+    kept, steps = 1, lengths[ranked[-1]]
+    while kept < len(ranked) and steps + lengths[ranked[-1 - kept]] < budget:
+        steps += lengths[ranked[-1 - kept]]
+        kept += 1
+    ranked = ranked[-kept:]
+    weights = lengths[ranked] / sum(lengths[ranked])
+    np_random, py_random = np.random.RandomState(seed), random.Random(seed)
+
+    def one_sample(episode: dict[str, np.ndarray], start: int, K: int) -> list[np.ndarray]:
+        """(states, actions, rewards, dones, returns-to-go, timesteps, mask) of one window, each (1, K, ...)."""
+        states = episode["observations"][start : start + K].reshape(1, -1, S)
+        n = states.shape[1]
+        actions = episode["actions"][start : start + K].reshape(1, -1, A)
+        rewards = episode["rewards"][start : start + K].reshape(1, -1, 1)
+        dones = episode["terminals"][start : start + K].reshape(1, -1)
+        timesteps = np.arange(start, start + n).reshape(1, -1)
+        timesteps[timesteps >= max_ep_len] = max_ep_len - 1
+        rtg = discount_cumsum(episode["rewards"][start:], gamma=1.0)[: n + 1].reshape(1, -1, 1)
+        if rtg.shape[1] <= n:
+            rtg = np.concatenate([rtg, np.zeros((1, 1, 1))], axis=1)
+        pad = K - n
+        states = (np.concatenate([np.zeros((1, pad, S)), states], axis=1) - state_mean) / state_std
+        return [
+            states,
+            np.concatenate([np.ones((1, pad, A)) * -10.0, actions], axis=1),
+            np.concatenate([np.zeros((1, pad, 1)), rewards], axis=1),
+            np.concatenate([np.ones((1, pad)) * 2, dones], axis=1),
+            np.concatenate([np.zeros((1, pad, 1)), rtg], axis=1) / scale,
+            np.concatenate([np.zeros((1, pad)), timesteps], axis=1),
+            np.concatenate([np.zeros((1, pad)), np.ones((1, n))], axis=1),
+        ]
+
+    def get_batch(batch_size: int = 256, K: int = 20) -> tuple[torch.Tensor, ...]:
+        picks = np_random.choice(np.arange(kept), size=batch_size, replace=True, p=weights)
+        fields: list[list[np.ndarray]] = [[] for _ in range(7)]
+        for i in range(batch_size):
+            episode = episodes[int(ranked[picks[i]])]
+            start = py_random.randint(0, episode["rewards"].shape[0] - 1)
+            for field, array in zip(fields, one_sample(episode, start, K), strict=True):
+                field.append(array)
+        dtypes = (torch.float32, torch.float32, torch.float32, torch.long, torch.float32, torch.long, None)
+        return tuple(
+            torch.from_numpy(np.concatenate(field, axis=0)).to(dtype=dtype, device=device)
+            for field, dtype in zip(fields, dtypes, strict=True)
+        )
+
+    return get_batch
+
+
+def sampler_rows(dm: DTDataModule, args: argparse.Namespace) -> list[Row]:
+    """Row 2, on the CPU (where both samplers run in training; the copy to the device is left out of both)."""
+    env = env_config(dm.spec["env_id"])
+    get_batch = official_get_batch(
+        dm.trajectories,
+        dm.state_mean,
+        dm.state_std,
+        int(env.get("max_ep_len", 1000)),
+        float(env.get("return_scale", 1000.0)),
+        args.seed,
+    )
+    dataset, B, n = dm.train_set, args.batch_size, args.sampler_batches
+
+    def ours(round_index: int) -> None:
+        draws = iter(UniformStepSampler(len(dataset), B * n, args.seed, round_index))
+        for _ in range(n):
+            dataset.__getitems__(list(itertools.islice(draws, B)))
+
+    def official(round_index: int) -> None:
+        for _ in range(n):
+            get_batch(B, args.K)
+
+    log(f"sampler: {args.rounds} rounds x {n} batches of each")
+    ours(0)  # warm-up
+    official(0)
+    rates: dict[str, list[float]] = {"ours": [], "official": []}
+    for round_index in range(args.rounds):
+        pair = [("ours", ours), ("official", official)]
+        for name, fn in pair if round_index % 2 == 0 else reversed(pair):
+            start = time.perf_counter()
+            fn(round_index)
+            rates[name].append(n / (time.perf_counter() - start))
+    a, b = median_rate(rates["ours"]), median_rate(rates["official"])
+    met = "met" if a / b >= 20 else "not met"
+    return [
+        Row(
+            "2a",
+            f"sampler, ours: WindowDataset.__getitems__ + UniformStepSampler (batch {B}, K={args.K})",
+            a,
+            "batches/s",
+            f"{times(a / b, '(b)')} (goal >= 20x faster: {met})",
+            spread(rates["ours"]),
+        ),
+        Row(
+            "2b",
+            "sampler, official get_batch (per-sample Python loop)",
+            b,
+            "batches/s",
+            "reference",
+            spread(rates["official"]),
+        ),
+    ]
+
+
+# --- 3: evaluation ------------------------------------------------------------------------------------------------
+
+
+def newest_checkpoint() -> str | None:
+    found = sorted(glob.glob("outputs/**/checkpoints/last.ckpt", recursive=True), key=os.path.getmtime)
+    return found[-1] if found else None
+
+
+def eval_model(dm: DTDataModule, args: argparse.Namespace, device: torch.device) -> tuple[Any, str]:
+    ckpt = args.ckpt or (None if args.fresh else newest_checkpoint())
+    if ckpt:
+        return load_module(ckpt, str(device)).eval(), f"checkpoint {ckpt}"
+    module = paper_module(dm, args.K, args.seed).to(device).eval()
+    return module, "a freshly initialized module (no checkpoint: short episodes; pass --ckpt for a trained policy)"
+
+
+class TimedEnv(gym.Wrapper):
+    """Adds the time spent in `step` to `clock["env"]` (row 5's evaluation profile)."""
+
+    def __init__(self, env: gym.Env, clock: dict[str, float]) -> None:
+        super().__init__(env)
+        self.clock = clock
+
+    def step(self, action: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.env.step(action)
+        finally:
+            self.clock["env"] += time.perf_counter() - start
+
+
+def floor(env: gym.Env, num_steps: int, seed: int) -> None:
+    """`num_steps` env steps with random actions, resetting when an episode ends."""
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    for _ in range(num_steps):
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+
+
+def summary(results: list[TargetResult]) -> str:
+    steps = sum(int(r.lengths.sum()) for r in results)
+    returns = ", ".join(f"{r.returns.mean():.0f}" for r in results)
+    lengths = ", ".join(f"{r.lengths.mean():.0f}" for r in results)
+    return f"{steps:,} env steps; return mean {returns}; length mean {lengths}"
+
+
+def eval_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.device) -> tuple[list[Row], str]:
+    module, source = eval_model(dm, args, device)
+    spec = RolloutSpec.from_module(module, args.max_ep_len)
+    run = module.hparams.get("run_config") or {}
+    targets = args.targets or (run.get("env") or {}).get("target_returns")
+    if not targets:
+        raise SystemExit(f"no target returns known for {spec.env_id}: pass --targets R1 R2")
+    targets = [t.value for t in resolve_targets(targets, module.hparams.data_spec)]
+    n, T = args.episodes, len(targets)
+    log(f"evaluation: {n} episodes x {len(targets)} targets {targets} with {source}")
+    start = time.perf_counter()
+    envs = make_vector_env(make_env_fn(spec), n, "sync", targets=T)
+    make_s = time.perf_counter() - start
+    warmup_spec = replace(spec, max_ep_len=min(spec.max_ep_len, spec.context_len + 2))  # every window length once
+
+    native = uses_bf16(device, "auto")
+    timed: dict[str, tuple[float, list[TargetResult]]] = {}
+    clock = {"model": 0.0, "env": 0.0, "calls": 0}
+    for precision in ("32", "bf16"):
+        policy = module_policy(module, precision)
+        rollout_batched(policy, envs, warmup_spec, targets, args.seed, device)  # warm-up: allocator, kernels
+        if precision == "32":  # instrumented for row 5: a timer around each model call and each sub-env step
+            policy = timed_policy(policy, clock, device)
+            plain_envs, envs.envs = envs.envs, [TimedEnv(e, clock) for e in envs.envs]
+        start = time.perf_counter()
+        results = rollout_batched(policy, envs, spec, targets, args.seed, device)
+        timed[precision] = (time.perf_counter() - start, results)
+        if precision == "32":
+            envs.envs = plain_envs
+        log(f"evaluation (a) {precision}: {timed[precision][0]:.1f} s")
+    envs.close()
+
+    rows: list[Row] = []
+    a_steps = sum(int(r.lengths.sum()) for r in timed["32"][1])
+    if not args.skip_sequential:
+        env, policy = make_env_fn(spec)(), module_policy(module, "32")
+        start = time.perf_counter()
+        seq = [rollout_sequential(policy, env, spec, target, args.seed, n, device) for target in targets]
+        b_s = time.perf_counter() - start
+        env.close()
+        log(f"evaluation (b): {b_s:.1f} s")
+    env = make_env_fn(spec)()
+    start = time.perf_counter()
+    floor(env, a_steps, args.seed)
+    c_s = time.perf_counter() - start
+    env.close()
+    c_rate = a_steps / c_s
+
+    b_rate = None if args.skip_sequential else sum(int(r.lengths.sum()) for r in seq) / b_s
+    for precision, label in (("32", "fp32"), ("bf16", "bf16 autocast")):
+        seconds, results = timed[precision]
+        rate = sum(int(r.lengths.sum()) for r in results) / seconds
+        ratio = [times(rate / b_rate, "(b)")] if b_rate else []
+        ratio.append(f"{c_rate / rate:.1f}x (c)'s time per step")
+        what = f"eval, ours: rollout_batched, {n * T} sub-envs (sync), {device.type}, {label}"
+        if precision == "bf16" and device.type == "cpu" and not native:
+            what += " (this CPU has no native bf16: emulated, slow)"
+        rows.append(Row("3a", what, rate, "env-steps/s", "; ".join(ratio), f"{number(seconds)} s, {summary(results)}"))
+    if b_rate:
+        rows.append(
+            Row(
+                "3b",
+                f"eval, sequential: rollout_sequential, batch 1, {device.type}, fp32, each target",
+                b_rate,
+                "env-steps/s",
+                "reference",
+                f"{number(b_s)} s, {summary(seq)}",
+            )
+        )
+    rows.append(
+        Row(
+            "3c",
+            "eval floor: the env alone, random actions, one env, no model",
+            c_rate,
+            "env-steps/s",
+            "floor",
+            f"{number(c_s)} s, {a_steps:,} env steps (as many as 3a fp32)",
+        )
+    )
+    rows.append(Row("3", f"vector env creation ({n * T} sub-envs)", make_s, "s", notes="once per training run"))
+    rest = timed["32"][0] - clock["model"] - clock["env"]
+    shares = " / ".join(
+        f"{name} {share(seconds, timed['32'][0])}"
+        for name, seconds in (("model call", clock["model"]), ("env stepping", clock["env"]), ("the rest", rest))
+    )
+    rows.append(
+        Row(
+            "5",
+            "eval step profile: 3a fp32, per batched step (one model call)",
+            1e3 * timed["32"][0] / max(clock["calls"], 1),
+            "ms/step",
+            notes=f"{shares} ({clock['calls']} model calls)",
+        )
+    )
+    return rows, source
+
+
+def timed_policy(policy: Callable, clock: dict[str, float], device: torch.device) -> Callable:
+    def act(*inputs: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        start = time.perf_counter()
+        action = policy(*inputs, **kwargs)
+        synchronize(device)  # the rollout reads the action on the CPU next anyway
+        clock["model"] += time.perf_counter() - start
+        clock["calls"] += 1
+        return action
+
+    return act
+
+
+# --- the table ----------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="sb3/hopper/medium-v0", help="a local Minari id (never downloaded)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--K", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=None, help="training steps per round (default 50; CUDA 200)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds for rows 1 and 2 (medians)")
+    parser.add_argument("--warmup", type=int, default=5, help="training steps per variant before timing")
+    parser.add_argument("--sampler-batches", type=int, default=100, help="batches per round for row 2")
+    parser.add_argument("--preprocess-steps", type=int, default=1_000_000, help="the dataset is tiled to this")
+    parser.add_argument("--ckpt", default=None, help="evaluation model; default: newest outputs/**/last.ckpt")
+    parser.add_argument("--fresh", action="store_true", help="no --ckpt: an untrained module, not the newest")
+    parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes per target")
+    parser.add_argument("--targets", type=float, nargs="+", default=None, help="default: the env's target returns")
+    parser.add_argument("--max-ep-len", type=int, default=None, help="evaluation episode limit (default: model's)")
+    parser.add_argument("--skip-sequential", action="store_true", help="skip row 3b (the slowest)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, one per core)")
+    args = parser.parse_args(argv)
+    if args.steps is None:
+        args.steps = 200 if str(args.device).startswith("cuda") else 50
+    return args
+
+
+def main(argv: list[str] | None = None) -> list[Row]:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)  # on a shared machine, 1 avoids waiting on a busy core
+    device = torch.device(args.device)
+    started = time.perf_counter()
+    hf_version = transformers_version()
+    if hf_version is None:
+        print(HF_HINT, flush=True)
+    memory = MemoryPhases(device)
+    memory.start()
+    dm, rows = load_rows(args)
+    memory.end("load")
+    memory.start()
+    rows += training_rows(dm, args, device)
+    memory.end("training")
+    memory.start()
+    rows += sampler_rows(dm, args)
+    memory.end("sampler")
+    memory.start()
+    evaluation, source = eval_rows(dm, args, device)
+    rows += evaluation
+    memory.end("evaluation")
+    rows += memory.rows
+    order = ["load", "1a", "1b", "2a", "2b", "3a", "3b", "3c", "3", "4", "5"]
+    rows.sort(key=lambda r: order.index(r.key))  # stable: a key's rows keep their order
+    print(header(device))
+    print(f"evaluation model: {source}; wall time of the whole bench: {time.perf_counter() - started:.0f} s")
+    if hf_version is None:
+        print(f"({HF_HINT})")
+    print(format_table(rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
