@@ -373,6 +373,7 @@ def training_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.devi
         if hf_version:
             torch.manual_seed(args.seed)
             variants["b", precision] = HFTrainer(module, device, precision == "bf16")
+    dm.train_set.to(dm.gather_device() if device.type == "cpu" else device)  # as dt.train: gathered on the GPU
     batches = window_batches(dm.train_set, args.batch_size, args.seed)
 
     def next_batch() -> dict[str, torch.Tensor]:
@@ -560,7 +561,7 @@ def sampler_rows(dm: DTDataModule, args: argparse.Namespace) -> list[Row]:
         float(env.get("return_scale", 1000.0)),
         args.seed,
     )
-    dataset, B, n = dm.train_set, args.batch_size, args.sampler_batches
+    dataset, B, n = dm.train_set.to("cpu"), args.batch_size, args.sampler_batches
 
     def ours(round_index: int) -> None:
         draws = iter(UniformStepSampler(len(dataset), B * n, args.seed, round_index))
