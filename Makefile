@@ -47,7 +47,7 @@ quickstart:
 # The evaluation policy: CKPT=..., else the newest outputs/**/last.ckpt. Quick look:
 # make bench BENCH_ARGS="--episodes 4 --steps 5 --rounds 2 --skip-sequential"
 bench:
-	$(PYTHON) experiments/bench.py $(if $(CKPT),--ckpt $(CKPT)) $(BENCH_ARGS)
+	$(PYTHON) -m experiments.bench $(if $(CKPT),--ckpt $(CKPT)) $(BENCH_ARGS)
 
 # Atari data layout: bytes per step and sampler speed, frames stored once vs 4 copies (BENCHMARKS.md).
 bench-atari:

@@ -40,7 +40,7 @@ fetch)
   ;;
 run)
   install
-  python3 experiments/bench.py "${@:2}"
+  python3 -m experiments.bench "${@:2}"
   ;;
 full)
   install
