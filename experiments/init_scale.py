@@ -9,6 +9,8 @@ Prints the mean norm of the state, return-to-go and timestep embeddings for Hopp
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from dt.model import DecisionTransformer, DTConfig
@@ -17,9 +19,8 @@ from dt.model import DecisionTransformer, DTConfig
 def main() -> None:
     torch.manual_seed(0)
     config = DTConfig(state_dim=11, act_dim=3, context_len=20, max_ep_len=1000)
-    ours, official = DecisionTransformer(config), DecisionTransformer(config)
-    for layer in (official.embed_timestep, official.embed_return, official.embed_state, official.embed_action):
-        layer.reset_parameters()  # nn.Linear: Kaiming uniform; nn.Embedding: N(0, 1)
+    ours = DecisionTransformer(config)
+    official = DecisionTransformer(replace(config, embed_init="pytorch"))  # model.net.embed_init=pytorch
     states = torch.randn(4096, 11)  # normalized states
     returns_to_go = torch.full((4096, 1), 3.6)  # target 3600, return scale 1000
     timesteps = torch.randint(0, 1000, (4096,))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from dt.errors import DTError
 from dt.heads import ContinuousHead, DiscreteHead
 from dt.model import DecisionTransformer, DTConfig
 
@@ -104,3 +105,17 @@ def test_last_only_equals_the_last_step_of_the_full_output(discrete: bool) -> No
     for T in (1, 3, K):
         args = (rtg[:, :T], states[:, :T], actions[:, :T], timesteps[:, :T])
         torch.testing.assert_close(model(*args, last_only=True), model(*args)[:, -1], rtol=1e-5, atol=1e-6)
+
+
+def test_embed_init_pytorch_is_the_official_codes_scale() -> None:
+    """model.net.embed_init=pytorch: embeddings and head at PyTorch's defaults, the blocks at GPT-2's N(0, 0.02)."""
+    torch.manual_seed(0)
+    ours = DecisionTransformer(DTConfig(state_dim=11, act_dim=3))
+    official = DecisionTransformer(DTConfig(state_dim=11, act_dim=3, embed_init="pytorch"))
+    assert ours.embed_timestep.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert official.embed_timestep.weight.std().item() == pytest.approx(1.0, rel=0.05)  # nn.Embedding: N(0, 1)
+    bound = 1 / 11**0.5  # nn.Linear: Kaiming-uniform, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert official.embed_state.weight.abs().max().item() <= bound and official.embed_state.weight.std().item() > 0.1
+    assert official.blocks[0].mlp.fc.weight.std().item() == pytest.approx(0.02, rel=0.05)  # the blocks: GPT-2's
+    with pytest.raises(DTError, match="model.net.embed_init=xavier must be one of gpt2, pytorch"):
+        DecisionTransformer(DTConfig(state_dim=11, act_dim=3, embed_init="xavier"))

@@ -36,7 +36,8 @@ def test_every_env_dataset_mode_composes(env: str, quality: str, mode: str, tmp_
 def test_defaults_are_the_papers_gym_settings(tmp_path: Path) -> None:
     cfg = compose_config([], output_dir=tmp_path)
     assert (cfg.K, cfg.data.batch_size, cfg.trainer.max_epochs) == (20, 64, 10)
-    assert cfg.model.net == {"embed_dim": 128, "n_layer": 3, "n_head": 1, "activation": "relu", "dropout": 0.1}
+    net = {"embed_dim": 128, "n_layer": 3, "n_head": 1, "activation": "relu", "dropout": 0.1, "embed_init": "gpt2"}
+    assert cfg.model.net == net
     assert cfg.model.optim.lr == 1e-4 and cfg.model.optim.weight_decay == 1e-4
     assert cfg.model.optim.warmup_steps == 10_000 and cfg.trainer.gradient_clip_val == 0.25
     assert list(cfg.logger) == ["wandb"] and cfg.logger.wandb.mode == os.environ.get("WANDB_MODE", "offline")

@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dt.encoders import make_state_encoder
+from dt.errors import DTError
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
@@ -32,6 +33,12 @@ class DTConfig:
     dropout: float = 0.1
     activation: str = "relu"
     state_shape: tuple[int, ...] | None = None  # (4, 84, 84) for pixel stacks; None: a (state_dim,) vector
+    # gpt2: N(0, 0.02) everywhere. pytorch: the official code's init, where the embeddings and the action head
+    # live outside HF's GPT2Model and keep PyTorch's defaults (Embedding N(0, 1), Linear Kaiming-uniform).
+    embed_init: str = "gpt2"
+
+
+EMBED_INITS = ("gpt2", "pytorch")
 
 
 class CausalSelfAttention(nn.Module):
@@ -90,7 +97,9 @@ class DecisionTransformer(nn.Module):
     def __init__(self, config: DTConfig) -> None:
         super().__init__()
         if config.activation not in ACTIVATIONS:
-            raise ValueError(f"activation '{config.activation}' is not one of {sorted(ACTIVATIONS)}")
+            raise DTError(f"model.net.activation={config.activation} must be one of {', '.join(sorted(ACTIVATIONS))}")
+        if config.embed_init not in EMBED_INITS:
+            raise DTError(f"model.net.embed_init={config.embed_init} must be one of {', '.join(EMBED_INITS)}")
         self.config = config
         C = config.embed_dim
         self.embed_timestep = nn.Embedding(config.max_ep_len, C)
@@ -106,6 +115,11 @@ class DecisionTransformer(nn.Module):
         for name, p in self.named_parameters():  # GPT-2 scaled init of residual projections
             if name.endswith("proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / (2 * config.n_layer) ** 0.5)
+        if config.embed_init == "pytorch":
+            for part in (self.embed_timestep, self.embed_return, self.embed_state, self.embed_action, self.action_head):
+                for layer in part.modules():
+                    if isinstance(layer, (nn.Linear, nn.Embedding, nn.Conv2d)):
+                        layer.reset_parameters()
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
