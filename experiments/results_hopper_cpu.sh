@@ -3,8 +3,9 @@
 # episodes per target after each epoch, 3 seeds, two runs at a time (joblib, one torch thread each).
 #   MINARI_DATASETS_PATH=../shared/minari experiments/results_hopper_cpu.sh [GROUP ...]
 # GROUPs (default: all): main (DT/BC/%BC on medium and replay, DT K=1), more (DT/BC/%BC on mixed and
-# medium+expert), delayed (DT normal vs delayed on medium). Each group writes $OUT/<group> and its
-# report in docs/results/hopper-<group> (main: docs/results/hopper).
+# medium+expert), delayed (DT normal vs delayed on medium), init (DT on medium with the official code's
+# embedding init, model.net.embed_init=pytorch; compare with the delayed group's normal rows). Each group writes
+# $OUT/<group> and its report in docs/results/hopper-<group> (main: docs/results/hopper).
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 OUT=${RESULTS_DIR:-multirun/results}
@@ -32,7 +33,10 @@ more() {
 delayed() {
   sweep delayed/dt mode=normal,delayed dataset.id=$M seed=0,1,2
 }
-for group in "${@:-main more delayed}"; do
+init() {
+  sweep init/dt dataset.id=$M model.net.embed_init=pytorch experiment_name=embed_init_pytorch seed=0,1,2
+}
+for group in "${@:-main more delayed init}"; do
   for g in $group; do
     "$g"
     [ "$g" = main ] && report=docs/results/hopper || report=docs/results/hopper-$g

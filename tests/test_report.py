@@ -179,6 +179,24 @@ def test_paper_names() -> None:
     assert paper_score({**run, "pct_traj": 0.1}) is None
 
 
+def test_runs_that_differ_in_an_override_get_rows_of_their_own(tmp_path: Path) -> None:
+    """A learning-rate sweep: same model, same seeds, different `model.optim.lr`: never averaged together."""
+    for lr, score in (("1e-4", 40), ("3e-4", 60)):
+        for seed in (0, 1):
+            document = results_doc("dt", seed, evals_at(100, {"3600": score + seed}))
+            shared = ["trainer.max_epochs=2", f"seed={seed}", "hydra/launcher=joblib", "logger=csv"]
+            document["run"]["overrides"] = [f"model.optim.lr={lr}", *shared]
+            write_doc(tmp_path / f"lr{lr}-s{seed}", document)
+    _, tables, _ = write_report([tmp_path])
+    header = next(line for line in tables[0].splitlines() if line.startswith("| env"))
+    assert "| settings |" in header
+    rows = [line for line in tables[0].splitlines() if line.startswith("| hopper")]
+    assert len(rows) == 2
+    assert "`model.optim.lr=1e-4`" in rows[0] and "40.5 ± 0.5" in rows[0] and rows[0].endswith("| 2 | 67.6 (Table 2) |")
+    assert "`model.optim.lr=3e-4`" in rows[1] and "60.5 ± 0.5" in rows[1]
+    assert "max_epochs" not in tables[0]  # what every run shares is not a difference
+
+
 def test_training_writes_results_file_the_report_reads(tiny_minari: str, tmp_path: Path) -> None:
     from dt.train import train
 
@@ -188,6 +206,7 @@ def test_training_writes_results_file_the_report_reads(tiny_minari: str, tmp_pat
     document = load_results(run_dir / "results.json")
     assert document["kind"] == "train" and document["run"]["dataset"] == tiny_minari
     assert document["run"]["model"] == "dt" and document["run"]["K"] == 5
+    assert "trainer.max_epochs=2" in document["run"]["overrides"]  # the command's overrides, for dt.report
     assert document["dataset"]["num_episodes"] == 12 and document["dataset"]["normalized_mean"] is not None
     assert [(e["step"], e["target"]) for e in document["evals"]] == [(4, "50"), (4, "20"), (8, "50"), (8, "20")]
     assert all(len(e["returns"]) == e["episodes"] == 2 and e["success_rate"] is None for e in document["evals"])

@@ -23,6 +23,7 @@ from tests.test_data import hand_made
 from tests.test_evaluate import compose_eval
 
 RUN_KEYS = {"run_name", "experiment", "env", "env_id", "dataset", "mode", "model", "K", "seed", "pct_traj", "ckpt"}
+RUN_KEYS |= {"overrides"}
 DATASET_KEYS = {"num_episodes", "num_steps", "return_mean", "return_max", "normalized_mean", "normalized_max"}
 EVAL_KEYS = {
     "step",

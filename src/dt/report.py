@@ -57,10 +57,29 @@ def data_kept(run: dict) -> float:
     return 1.0 if run.get("pct_traj") is None else float(run["pct_traj"])
 
 
-def config_key(document: Document) -> tuple:
-    """One table row: the configuration, plus `evaluate` for results of dt.evaluate (other numbers)."""
+def config_key(document: Document, settings: tuple[str, ...] = ()) -> tuple:
+    """One table row: the configuration, `settings` (overrides that set it apart), and `evaluate` for results of
+    dt.evaluate (other numbers)."""
     run = document["run"]
-    return (*(run.get(k) for k in CONFIG_KEYS[:-1]), data_kept(run), document["kind"])
+    return (*(run.get(k) for k in CONFIG_KEYS[:-1]), data_kept(run), settings, document["kind"])
+
+
+# Overrides already shown as columns, or that only name or place a run: never a reason for a row of its own.
+SHOWN_OVERRIDES = {"seed", "env", "dataset", "dataset.id", "dataset.path", "dataset.pct_traj", "mode", "model", "K"}
+PLACING_OVERRIDES = {"experiment", "experiment_name", "dataset.download", "logger", "ckpt_path"}
+
+
+def distinct_settings(documents: list[Document]) -> dict[int, tuple[str, ...]]:
+    """Per document (by id), its overrides that not every document of the table shares, e.g. `model.optim.lr=3e-4`
+    in a learning-rate sweep: runs that differ in them get rows of their own instead of being averaged together."""
+
+    def relevant(override: str) -> bool:
+        key = override.split("=", 1)[0].lstrip("+~")
+        return not (key in SHOWN_OVERRIDES or key in PLACING_OVERRIDES or key.startswith(("hydra", "logger.")))
+
+    chosen = {id(d): {o for o in d["run"].get("overrides") or [] if relevant(o)} for d in documents}
+    shared = set.intersection(*chosen.values()) if chosen else set()
+    return {key: tuple(sorted(values - shared)) for key, values in chosen.items()}
 
 
 def dataset_label(document: Document) -> str:
@@ -70,12 +89,13 @@ def dataset_label(document: Document) -> str:
     return f"{run.get('env')} {dataset}"
 
 
-def config_label(document: Document) -> str:
-    """A line in a panel: model, mode and K, %BC when set."""
+def config_label(document: Document, settings: tuple[str, ...] = ()) -> str:
+    """A line in a panel: model, mode and K, %BC when set, the overrides that set the run apart."""
     run = document["run"]
     label = f"{run.get('model')} {run.get('mode')} K={run.get('K')}"
     if data_kept(run) != 1.0:
         label += f" top{data_kept(run):.0%}"
+    label += "".join(f" {o}" for o in settings)
     return label + (" (evaluate)" if document["kind"] == "evaluate" else "")
 
 
@@ -121,8 +141,9 @@ def experiment_table(documents: list[Document]) -> str:
     rows: dict[tuple, dict[str, Cell]] = defaultdict(lambda: defaultdict(lambda: Cell([], [], [])))
     seeds: dict[tuple, set] = defaultdict(set)
     paper: dict[tuple, str] = {}
+    settings = distinct_settings(documents)
     for document in documents:
-        row = config_key(document)
+        row = config_key(document, settings[id(document)])
         seeds[row].add(document["run"].get("seed"))
         for target, (last, best, success) in run_cells(document, key).items():
             cell = rows[row][target]
@@ -136,7 +157,8 @@ def experiment_table(documents: list[Document]) -> str:
     targets = target_order({t for cells in rows.values() for t in cells}, documents)
     has_success = any(c.success for cells in rows.values() for c in cells.values())
     score = "normalized score" if key == "normalized_mean" else "return"
-    header = ["env", "dataset", "mode", "model", "K", "data kept"]
+    with_settings = any(row[-2] for row in rows)
+    header = ["env", "dataset", "mode", "model", "K", "data kept"] + (["settings"] if with_settings else [])
     for t in targets:
         header += [f"target {t}: last", "best"] + (["success (last)"] if has_success else [])
     header += ["seeds", "paper (D4RL)"] if paper else ["seeds"]
@@ -149,9 +171,11 @@ def experiment_table(documents: list[Document]) -> str:
     ]
     lines.append("|" + "---|" * len(header))
     for row in sorted(rows, key=lambda r: tuple(str(x) for x in r)):
-        env, dataset, mode, model, k, pct, kind = row
+        env, dataset, mode, model, k, pct, distinct, kind = row
         model = f"{model} (evaluate)" if kind == "evaluate" else model
         cells = [str(env), f"`{dataset}`", str(mode), str(model), str(k), f"{pct:.0%}"]
+        if with_settings:
+            cells.append(" ".join(f"`{o}`" for o in distinct))
         for t in targets:
             c = rows[row].get(t)
             cells += [mean_std(c.last), mean_std(c.best)] if c else ["", ""]
@@ -210,11 +234,14 @@ def write_report(folders: list[Path], out: Path | None = None) -> tuple[Path, li
         table = experiment_table(documents)
         tables.append(f"## {name}\n\n{table}")
         stem = out / slug(name)
-        figures = [achieved_vs_target(documents, config_label, dataset_label, Path(f"{stem}_achieved_vs_target.png"))]
+        settings = distinct_settings(documents)
+
+        def label(document: Document, settings: dict[int, tuple[str, ...]] = settings) -> str:
+            return config_label(document, settings[id(document)])
+
+        figures = [achieved_vs_target(documents, label, dataset_label, Path(f"{stem}_achieved_vs_target.png"))]
         if any(document["kind"] == "train" for document in documents):  # dt.evaluate results have no curve
-            figures.insert(
-                0, learning_curves(documents, config_label, dataset_label, Path(f"{stem}_learning_curves.png"))
-            )
+            figures.insert(0, learning_curves(documents, label, dataset_label, Path(f"{stem}_learning_curves.png")))
         plots += figures
         links = " ".join(f"![{figure.stem.removeprefix(stem.name + '_')}]({figure.name})" for figure in figures)
         sections += [f"## {name}", "", table, "", links, ""]

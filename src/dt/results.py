@@ -21,7 +21,9 @@ from dt.rollout import target_name
 
 SCHEMA = 1
 FILENAME = "results.json"
-RUN_KEYS = ("run_name", "experiment", "env", "env_id", "dataset", "mode", "model", "K", "seed", "pct_traj", "ckpt")
+RUN_KEYS = (
+    "run_name", "experiment", "env", "env_id", "dataset", "mode", "model", "K", "seed", "pct_traj", "ckpt", "overrides"
+)  # fmt: skip
 
 
 def write_json_atomic(path: str | Path, document: dict[str, Any]) -> None:
@@ -47,7 +49,8 @@ def model_name(model_config: dict[str, Any]) -> str:
 
 
 def run_info(run_config: dict[str, Any], ckpt: str | None = None, experiment: str | None = None) -> dict[str, Any]:
-    """The `run` block from a resolved training config (a checkpoint's `run_config`)."""
+    """The `run` block from a resolved training config (a checkpoint's `run_config`). `overrides`: the training
+    command's Hydra overrides, so that dt.report keeps runs apart that differ in anything (e.g. `model.optim.lr`)."""
     env, dataset, mode = run_config.get("env") or {}, run_config.get("dataset") or {}, run_config.get("mode") or {}
     dataset_id = dataset.get("id") or dataset.get("path")
     if isinstance(dataset_id, (list, tuple)):
@@ -64,6 +67,7 @@ def run_info(run_config: dict[str, Any], ckpt: str | None = None, experiment: st
         "seed": int(run_config.get("seed", 0)),
         "pct_traj": float(dataset.get("pct_traj", 1.0)),
         "ckpt": ckpt,
+        "overrides": list(run_config.get("overrides") or []),
     }
 
 
@@ -128,15 +132,6 @@ def load_results(path: str | Path) -> dict[str, Any]:
     return document
 
 
-def hydra_experiment() -> str | None:
-    """The `experiment=<name>` choice of the running Hydra job, else None."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return None
-    return HydraConfig.get().runtime.choices.get("experiment")
-
-
 class RunResults:
     """A training run's results file: rewritten with every evaluation (see `callbacks.RolloutEval`)."""
 
@@ -150,7 +145,7 @@ class RunResults:
         run_config = pl_module.hparams.get("run_config") or {}
         traj = trainer.datamodule.trajectories
         dataset = dataset_info(traj.returns, traj.num_steps, spec.normalize)
-        run = run_info(run_config, experiment=hydra_experiment())
+        run = run_info(run_config, experiment=run_config.get("experiment_name"))
         return cls(Path(trainer.default_root_dir) / FILENAME, run, dataset)
 
     def keep_previous(self, up_to_step: int) -> None:

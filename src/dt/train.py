@@ -102,6 +102,11 @@ def check_ddp_launch(trainer: L.Trainer) -> None:
         )
 
 
+def overrides() -> list[str]:
+    """The command's Hydra overrides (`model.optim.lr=3e-4`, ...); empty outside a Hydra job."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def train(cfg: DictConfig) -> L.Trainer:
     """Build data, module, loggers and trainer from a composed config, then fit (or resume)."""
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir, cfg.run_name)
@@ -112,7 +117,7 @@ def train(cfg: DictConfig) -> L.Trainer:
     datamodule.setup("fit")
     data_spec = check_dataset_env(datamodule.spec, cfg.env)
     # Versions and commit ride along in the run config: into every checkpoint and logger, and beside the logs.
-    run_config = {**OmegaConf.to_container(cfg, resolve=True), "provenance": provenance()}
+    run_config = {**OmegaConf.to_container(cfg, resolve=True), "provenance": provenance(), "overrides": overrides()}
     if rank_zero_only.rank == 0:  # DDP (trainer=ddp): ranks > 0 run this too, in the same run folder
         write_provenance(cfg.paths.output_dir, run_config["provenance"])
     module = instantiate(
