@@ -135,13 +135,12 @@ def target_order(targets: set[str], documents: list[Document]) -> list[str]:
     return sorted(targets, key=lambda t: -value.get(t, 0.0))
 
 
-def experiment_table(documents: list[Document]) -> str:
-    """The markdown table of one experiment."""
+def experiment_table(documents: list[Document], settings: dict[int, tuple[str, ...]]) -> str:
+    """The markdown table of one experiment; `settings`: `distinct_settings(documents)`."""
     key = score_key(documents)
     rows: dict[tuple, dict[str, Cell]] = defaultdict(lambda: defaultdict(lambda: Cell([], [], [])))
     seeds: dict[tuple, set] = defaultdict(set)
     paper: dict[tuple, str] = {}
-    settings = distinct_settings(documents)
     for document in documents:
         row = config_key(document, settings[id(document)])
         seeds[row].add(document["run"].get("seed"))
@@ -231,10 +230,10 @@ def write_report(folders: list[Path], out: Path | None = None) -> tuple[Path, li
     sections, tables, plots = [f"# Report: {len(found)} results files under {', '.join(map(str, folders))}", ""], [], []
     fill_dataset_returns([document for _, document in found])
     for name, documents in sorted(experiments.items()):
-        table = experiment_table(documents)
+        settings = distinct_settings(documents)  # the table's rows and the plots' lines alike
+        table = experiment_table(documents, settings)
         tables.append(f"## {name}\n\n{table}")
         stem = out / slug(name)
-        settings = distinct_settings(documents)
 
         def label(document: Document, settings: dict[int, tuple[str, ...]] = settings) -> str:
             return config_label(document, settings[id(document)])
