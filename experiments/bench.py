@@ -61,10 +61,10 @@ from dt.rollout import (
 )
 from dt.targets import resolve_targets
 from experiments.bench_references import (
-    GRAD_CLIP,
     PAPER_NET,
     PAPER_OPTIM,
     HFTrainer,
+    TrainStep,
     official_get_batch,
     transformers_version,
 )
@@ -245,38 +245,21 @@ def window_batches(dataset: WindowDataset, batch_size: int, seed: int) -> Iterat
 # --- 1: training --------------------------------------------------------------------------------------------------
 
 
-class OursTrainer:
+class OursTrainer(TrainStep):
     """What DTModule.training_step computes (outputs_and_targets + its head's loss), backward, clip 0.25, and the
     optimizer and warmup schedule of its own configure_optimizers (AdamW; no decay on biases, LayerNorms,
-    embeddings)."""
+    embeddings). Batches go in as they are: the module normalizes states and scales returns-to-go itself."""
 
     def __init__(self, module: DTModule, bf16: bool) -> None:
         self.module, self.bf16 = module.train(), bf16
+        self.parameters = list(module.parameters())
         configured = module.configure_optimizers()
         self.optimizer, self.scheduler = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
-
-    def inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return batch  # the module normalizes states and scales returns-to-go itself, in its forward
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.autocast(self.module.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             outputs, actions, mask = self.module.outputs_and_targets(batch)
             return self.module.head.loss(outputs, actions, mask.to(outputs.dtype))
-
-    def backward(self, loss: torch.Tensor) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-
-    def update(self) -> None:
-        torch.nn.utils.clip_grad_norm_(self.module.parameters(), GRAD_CLIP)
-        self.optimizer.step()
-        self.scheduler.step()
-
-    def step(self, batch: dict[str, torch.Tensor]) -> float:
-        loss = self.forward(batch)
-        self.backward(loss)
-        self.update()
-        return loss.item()  # the finiteness check of training_step reads the loss too
 
 
 def training_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.device) -> list[Row]:

@@ -1,5 +1,6 @@
 """The references `make bench` (experiments/bench.py) times dt against, written as their authors run them.
 
+- `TrainStep`: a training step in its timed parts, shared by ours (bench.py) and the reference below.
 - `HFTrainer`: Hugging Face's `transformers.DecisionTransformerModel` (the official architecture, GPT-2 inside)
   trained as the official code trains it.
 - `official_get_batch`: the official gym sampler, a Python loop per sample.
@@ -22,6 +23,37 @@ PAPER_OPTIM = {"lr": 1e-4, "weight_decay": 1e-4, "warmup_steps": 10_000, "betas"
 GRAD_CLIP = 0.25
 
 
+class TrainStep:
+    """One training step in the three parts the profile row times: `forward` (+ loss), `backward`, `update` (clip
+    0.25, the optimizer, the warmup schedule). Subclasses set `parameters`, `optimizer`, `scheduler` and define
+    `forward`; `inputs` turns a dt batch into what `forward` takes, outside the timed loop."""
+
+    parameters: list[torch.nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+
+    def inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return batch
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+
+    def update(self) -> None:
+        torch.nn.utils.clip_grad_norm_(self.parameters, GRAD_CLIP)
+        self.optimizer.step()
+        self.scheduler.step()
+
+    def step(self, inputs: dict[str, torch.Tensor]) -> float:
+        loss = self.forward(inputs)
+        self.backward(loss)
+        self.update()
+        return loss.item()  # the finiteness check of training_step reads the loss too
+
+
 def transformers_version() -> str | None:
     try:
         import transformers
@@ -30,7 +62,7 @@ def transformers_version() -> str | None:
     return transformers.__version__
 
 
-class HFTrainer:
+class HFTrainer(TrainStep):
     """Hugging Face's DecisionTransformerModel trained as the official code's SequenceTrainer.train_step does
     (kzl/decision-transformer gym/decision_transformer/training/seq_trainer.py, experiment.py): MSE on the
     action predictions at unmasked steps, AdamW with weight decay on every parameter, clip 0.25, the warmup
@@ -63,11 +95,12 @@ class HFTrainer:
             use_cache=False,  # training: no key/value cache to build and throw away
         )
         self.model = DecisionTransformerModel(config).to(device).train()
+        self.parameters = list(self.model.parameters())
         self.attention = getattr(self.model.config, "_attn_implementation", None) or "?"
         self.stats = module  # state statistics and return scale: the same normalized tensors as ours
         self.device, self.bf16 = device, bf16
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=PAPER_OPTIM["lr"], weight_decay=PAPER_OPTIM["weight_decay"]
+            self.parameters, lr=PAPER_OPTIM["lr"], weight_decay=PAPER_OPTIM["weight_decay"]
         )
         warmup = PAPER_OPTIM["warmup_steps"]
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda steps: min((steps + 1) / warmup, 1))
@@ -91,21 +124,6 @@ class HFTrainer:
             action_preds = action_preds.reshape(-1, act_dim)[keep]
             action_target = inputs["actions"].reshape(-1, act_dim)[keep]
             return torch.mean((action_preds - action_target) ** 2)
-
-    def backward(self, loss: torch.Tensor) -> None:
-        self.optimizer.zero_grad()
-        loss.backward()
-
-    def update(self) -> None:
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
-        self.optimizer.step()
-        self.scheduler.step()
-
-    def step(self, inputs: dict[str, torch.Tensor]) -> float:
-        loss = self.forward(inputs)
-        self.backward(loss)
-        self.update()
-        return loss.item()
 
 
 def discount_cumsum(x: np.ndarray, gamma: float) -> np.ndarray:
