@@ -46,10 +46,9 @@ import torch
 from omegaconf import OmegaConf
 
 from dt.config import CONFIG_DIR
-from dt.data import DTDataModule, UniformStepSampler, WindowDataset, delay_rewards, state_stats
+from dt.data.datamodule import DTDataModule, UniformStepSampler, WindowDataset, delay_rewards, state_stats
 from dt.evaluate import load_module
-from dt.module import DTModule
-from dt.rollout import (
+from dt.evaluation.rollout import (
     RolloutSpec,
     TargetResult,
     make_env_fn,
@@ -59,7 +58,8 @@ from dt.rollout import (
     rollout_sequential,
     uses_bf16,
 )
-from dt.targets import resolve_targets
+from dt.evaluation.targets import resolve_targets
+from dt.models.dt_module import DTModule
 from experiments.bench_references import (
     PAPER_NET,
     PAPER_OPTIM,

@@ -4,7 +4,7 @@ Regenerates the "Atari data" table of BENCHMARKS.md:
 
     python experiments/bench_atari_data.py [--steps 100000] [--batch-size 128] [--context 30]
 
-"stored once" is dt's layout (one uint8 84x84 frame per step, stacks gathered by index, `dt.frames`);
+"stored once" is dt's layout (one uint8 84x84 frame per step, stacks gathered by index, `dt.data.frames`);
 "4 copies" is the official code's (every step keeps its own (4, 84, 84) uint8 stack). Both serve the same
 batches through the same `WindowDataset.__getitems__`; the benchmark checks that they are equal.
 """
@@ -19,8 +19,8 @@ import time
 import numpy as np
 import torch
 
-from dt.data import WindowDataset
-from dt.sources import make_trajectories
+from dt.data.datamodule import WindowDataset
+from dt.data.sources import make_trajectories
 
 
 def synthetic_atari(num_steps: int, seed: int = 0):

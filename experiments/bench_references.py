@@ -14,8 +14,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from dt.module import DTModule
-from dt.sources import Trajectories
+from dt.data.sources import Trajectories
+from dt.models.dt_module import DTModule
 
 # The paper's gym configuration (conf/model/dt.yaml).
 PAPER_NET = {"embed_dim": 128, "n_layer": 3, "n_head": 1, "activation": "relu", "dropout": 0.1}

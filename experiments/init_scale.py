@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import torch
 
-from dt.model import DecisionTransformer, DTConfig
+from dt.models.transformer import DecisionTransformer, DTConfig
 
 
 def main() -> None:

@@ -20,8 +20,15 @@ from hydra import compose, initialize_config_dir
 from dt.config import CONFIG_DIR
 from dt.envs import action_size, make_env
 from dt.errors import report_errors
+from dt.evaluation.rollout import (
+    RolloutSpec,
+    check_targets,
+    format_table,
+    make_env_fn,
+    make_vector_env,
+    rollout_batched,
+)
 from dt.results import FILENAME, SCHEMA, dataset_info, eval_entry, write_json_atomic
-from dt.rollout import RolloutSpec, check_targets, format_table, make_env_fn, make_vector_env, rollout_batched
 
 
 class UniformPolicy:

@@ -11,16 +11,23 @@ import numpy as np
 import pytest
 import torch
 
-from dt.data import WindowDataset
-from dt.dqn_replay import load_dqn_replay, plan_visits
-from dt.encoders import AtariEncoder
+from dt.data.datamodule import WindowDataset
+from dt.data.dqn_replay import load_dqn_replay, plan_visits
+from dt.data.frames import FrameStacks
+from dt.data.sources import from_episode_list, load_minari
 from dt.envs.atari import check_game, make_atari, preprocess_frames
 from dt.errors import DTError
-from dt.frames import FrameStacks
-from dt.model import DecisionTransformer, DTConfig, decay_groups
-from dt.module import DTModule
-from dt.rollout import RolloutSpec, make_env_fn, make_vector_env, module_policy, rollout_batched, rollout_sequential
-from dt.sources import from_episode_list, load_minari
+from dt.evaluation.rollout import (
+    RolloutSpec,
+    make_env_fn,
+    make_vector_env,
+    module_policy,
+    rollout_batched,
+    rollout_sequential,
+)
+from dt.models.dt_module import DTModule
+from dt.models.encoders import AtariEncoder
+from dt.models.transformer import DecisionTransformer, DTConfig, decay_groups
 from dt.train import train
 
 pytest.importorskip("ale_py", reason="Atari needs the atari extra: pip install -e '.[atari]'")

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from dt.bc import BCModule
-from dt.callbacks import RolloutEval
 from dt.checkpointing import load_dt_checkpoint
-from dt.data import DTDataModule, HistoryWindowDataset
+from dt.data.datamodule import DTDataModule, HistoryWindowDataset
 from dt.errors import DTError
 from dt.evaluate import evaluate, load_module
-from dt.policy import POLICY_CLASS_KEY
+from dt.evaluation.callback import RolloutEval
+from dt.models.bc import BCModule
+from dt.models.policy_module import POLICY_CLASS_KEY
 from dt.train import train
 from tests.conftest import compose_config, tiny_train_overrides
 from tests.test_data import hand_made
@@ -88,7 +88,7 @@ def test_bc_trains_evaluates_and_reloads(K: int, tiny_minari: str, tmp_path: Pat
     assert [r.target_return for r in logged] == [3600.0, 1800.0] and all(len(r.returns) == 2 for r in logged)
 
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
-    assert load_dt_checkpoint(ckpt)[POLICY_CLASS_KEY] == "dt.bc.BCModule"
+    assert load_dt_checkpoint(ckpt)[POLICY_CLASS_KEY] == "dt.models.bc.BCModule"
     module = load_module(str(ckpt))
     assert isinstance(module, BCModule) and module.hparams.name == "bc" and module.hparams.context_len == K
     results = evaluate(compose_eval([f"ckpt={ckpt}", "device=cpu"]))

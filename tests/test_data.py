@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dt.data import (
+from dt.data.datamodule import (
     DTDataModule,
     UniformStepSampler,
     WindowDataset,
@@ -15,8 +15,8 @@ from dt.data import (
     returns_to_go,
     top_trajectories,
 )
+from dt.data.sources import from_episode_list, load_d4rl_hdf5
 from dt.errors import DTError
-from dt.sources import from_episode_list, load_d4rl_hdf5
 
 
 def hand_made() -> tuple:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler
 
-from dt.data import UniformStepSampler
+from dt.data.datamodule import UniformStepSampler
 from dt.errors import DTError
 from dt.train import check_ddp_launch
 from tests.conftest import compose_config, tiny_train_overrides

@@ -14,9 +14,7 @@ import torch
 from dt.envs.recording import record_episode, write_minari_dataset
 from dt.errors import DTError
 from dt.evaluate import evaluate
-from dt.heads import DiscreteHead
-from dt.module import DTModule
-from dt.rollout import (
+from dt.evaluation.rollout import (
     RolloutSpec,
     check_env,
     make_env_fn,
@@ -25,6 +23,8 @@ from dt.rollout import (
     rollout_batched,
     rollout_sequential,
 )
+from dt.models.dt_module import DTModule
+from dt.models.heads import DiscreteHead
 from dt.train import check_dataset_env, train
 from tests.conftest import compose_config
 from tests.test_evaluate import compose_eval

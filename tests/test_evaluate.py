@@ -16,10 +16,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from dt.callbacks import RolloutEval
 from dt.config import CONFIG_DIR
 from dt.errors import DTError
 from dt.evaluate import evaluate
+from dt.evaluation.callback import RolloutEval
 from dt.train import train
 from tests.conftest import TINY_ID, compose_config, tiny_train_overrides
 

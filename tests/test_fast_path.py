@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from dt.data import DTDataModule, HistoryWindowDataset, WindowDataset
+from dt.data.datamodule import DTDataModule, HistoryWindowDataset, WindowDataset
+from dt.data.frames import FrameStacks
 from dt.errors import DTError
 from dt.evaluate import load_module
-from dt.frames import FrameStacks
-from dt.module import DTModule
+from dt.models.dt_module import DTModule
 from dt.train import train
 from tests.conftest import compose_config, tiny_train_overrides
 

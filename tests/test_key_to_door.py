@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import dt.envs  # noqa: F401  (registers dt/KeyToDoor-v0)
-from dt.data import DTDataModule
+from dt.data.datamodule import DTDataModule
+from dt.data.sources import load_minari
 from dt.envs.key_to_door import (
     DISTRACTOR_STEPS,
     DOOR_STEPS,
@@ -27,7 +28,6 @@ from dt.envs.key_to_door import (
     write_dataset,
 )
 from dt.errors import DTError
-from dt.sources import load_minari
 from tests.conftest import compose_config
 
 TOWARD = {(-1, 0): 0, (1, 0): 1, (0, -1): 2, (0, 1): 3}  # offset sign -> action

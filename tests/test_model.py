@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dt.errors import DTError
-from dt.heads import ContinuousHead, DiscreteHead
-from dt.model import DecisionTransformer, DTConfig
+from dt.models.heads import ContinuousHead, DiscreteHead
+from dt.models.transformer import DecisionTransformer, DTConfig
 
 B, K, S, A = 3, 6, 5, 2
 

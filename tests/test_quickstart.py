@@ -23,7 +23,7 @@ def test_collect_mixes_controller_and_random_episodes() -> None:
 
 
 def test_write_dataset_loads_with_reference_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dt.sources import load_minari
+    from dt.data.sources import load_minari
 
     write_dataset(tmp_path, num_episodes=4, seed=0)
     write_dataset(tmp_path, num_episodes=4, seed=0)  # an existing dataset is kept, not an error

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dt.paper import d4rl_name, paper_score
-from dt.report import fill_dataset_returns, main, write_report
+from dt.report.paper import d4rl_name, paper_score
+from dt.report.tables import fill_dataset_returns, main, write_report
 from dt.results import SCHEMA, load_results
 from tests.conftest import compose_config, tiny_train_overrides
 

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from hydra.core.hydra_config import HydraConfig
 
-from dt.data import DTDataModule
+from dt.data.datamodule import DTDataModule
+from dt.data.sources import concat
 from dt.errors import DTError
 from dt.evaluate import evaluate
+from dt.evaluation.rollout import TargetResult
+from dt.evaluation.targets import FORMS, Target, resolve_targets
 from dt.resolvers import dataset_tag, pct_tag
 from dt.results import RunResults
-from dt.rollout import TargetResult
-from dt.sources import concat
-from dt.targets import FORMS, Target, resolve_targets
 from dt.train import train
 from tests.conftest import compose_config, make_minari_dataset, tiny_train_overrides
 from tests.test_data import hand_made

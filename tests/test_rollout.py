@@ -12,7 +12,7 @@ import torch
 from omegaconf import OmegaConf
 
 from dt.errors import DTError
-from dt.rollout import (
+from dt.evaluation.rollout import (
     RolloutSpec,
     TargetResult,
     check_targets,

@@ -17,7 +17,7 @@ from hydra.core.override_parser.types import Override
 from dt.cli import check_group_choices
 from dt.config import CONFIG_DIR
 from dt.errors import DTError
-from dt.targets import resolve_targets
+from dt.evaluation.targets import resolve_targets
 from tests.conftest import compose_config, tiny_train_overrides
 
 EXPERIMENTS = {"gym_table": 24, "delayed": 12, "context": 12, "pct_bc": 24}

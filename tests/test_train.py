@@ -13,7 +13,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from dt.module import DTModule
+from dt.models.dt_module import DTModule
 from dt.train import train
 from tests.conftest import SHARED_MINARI, compose_config, tiny_train_overrides
 
@@ -97,8 +97,8 @@ def test_cli_missing_dataset_is_one_line_error(tmp_path: Path) -> None:
 def test_download_failure_is_reported_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import minari
 
+    from dt.data.sources import load_minari
     from dt.errors import DTError
-    from dt.sources import load_minari
 
     def offline(dataset_id: str, download: bool = False):
         raise ConnectionError("Name or service not known")

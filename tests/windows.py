@@ -7,7 +7,7 @@ from pathlib import Path
 
 import lightning as L
 
-from dt.callbacks import RolloutEval
+from dt.evaluation.callback import RolloutEval
 
 
 class RecordWindows(L.Callback):

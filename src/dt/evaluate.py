@@ -15,17 +15,17 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from dt.callbacks import evaluate_targets
 from dt.checkpointing import load_dt_checkpoint
 from dt.cli import check_group_choices
 from dt.config import CONFIG_DIR
 from dt.console import quiet_third_party
 from dt.errors import DTError, report_errors
-from dt.policy import PolicyModule, policy_class
+from dt.evaluation.callback import evaluate_targets
+from dt.evaluation.rollout import RolloutSpec, TargetResult, check_env, format_table, make_env_fn, make_vector_env
+from dt.evaluation.targets import Target, resolve_targets
+from dt.models.policy_module import PolicyModule, policy_class
 from dt.provenance import simulator_mismatch
 from dt.results import FILENAME, dataset_info_from_spec, eval_entry, run_info, write_evaluation
-from dt.rollout import RolloutSpec, TargetResult, check_env, format_table, make_env_fn, make_vector_env
-from dt.targets import Target, resolve_targets
 
 
 def load_module(ckpt: str | None, device: str = "cpu") -> PolicyModule:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from dt.errors import DTError
-from dt.rollout import target_name
+from dt.evaluation.rollout import target_name
 
 SCHEMA = 1
 FILENAME = "results.json"

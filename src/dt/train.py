@@ -15,13 +15,13 @@ from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from dt.callbacks import RolloutEval
 from dt.checkpointing import WANDB_ID_KEY, load_dt_checkpoint, resolve_ckpt_path
 from dt.cli import check_group_choices, check_output_dir
 from dt.config import CONFIG_DIR
 from dt.console import quiet_loggers, quiet_third_party, run_summary
 from dt.envs import action_size, check_action_space, make_env
 from dt.errors import DTError, report_errors, user_error
+from dt.evaluation.callback import RolloutEval
 from dt.provenance import provenance, write_provenance
 
 

@@ -2,7 +2,7 @@
 
 `make_atari` is the `factory:` of the Atari env configs: `ALE/<Game>-v5` with sticky actions off, frame skip 4
 with max-pooling over the last two frames, up to 30 no-ops at reset, 84x84 grayscale (cv2.INTER_AREA), four
-frames stacked with zero frames before the episode start (as `dt.frames` pads training stacks), and an episode
+frames stacked with zero frames before the episode start (as `dt.data.frames` pads training stacks), and an episode
 that ends at game over (not at a life loss). Rewards are the unclipped game score.
 
 `preprocess_frames` brings stored RGB frames (Minari's Atari datasets) to the same 84x84 grayscale; it cannot
@@ -15,8 +15,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from dt.data.frames import FRAME_SIZE, FRAME_STACK
 from dt.errors import DTError
-from dt.frames import FRAME_SIZE, FRAME_STACK
 
 FRAME_SKIP = 4
 NOOP_MAX = 30

@@ -191,7 +191,7 @@ def write_dataset(dataset_id: str, episodes: list[dict[str, np.ndarray]], root: 
 
 def generate_dataset(dataset_id: str) -> None:
     """The dataset generator hook (`dataset.generator`): writes a named dataset into MINARI_DATASETS_PATH."""
-    from dt.sources import minari_root
+    from dt.data.sources import minari_root
 
     if dataset_id not in DATASETS:
         raise DTError(
@@ -208,7 +208,7 @@ def random_success_rate(num_episodes: int, seed: int = 0) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from dt.sources import minari_root
+    from dt.data.sources import minari_root
 
     parser = argparse.ArgumentParser(description="Write a Minari dataset of uniformly random Key-to-Door episodes.")
     parser.add_argument("--episodes", type=int, default=1000)

@@ -15,10 +15,12 @@ import lightning as L
 import torch
 
 from dt.errors import DTError
-from dt.heads import make_head
-from dt.model import decay_groups
+from dt.models.heads import make_head
+from dt.models.transformer import decay_groups
 
 POLICY_CLASS_KEY = "dt_policy_class"  # checkpoint key: dotted path of the PolicyModule subclass
+# Class paths that checkpoints written before the package layout (dt.module, dt.bc) hold, and where they live now.
+MOVED_CLASSES = {"dt.module.DTModule": "dt.models.dt_module.DTModule", "dt.bc.BCModule": "dt.models.bc.BCModule"}
 
 
 class PolicyModule(L.LightningModule):
@@ -124,6 +126,7 @@ class PolicyModule(L.LightningModule):
 def policy_class(checkpoint: dict[str, Any]) -> type[PolicyModule]:
     """The PolicyModule subclass a checkpoint holds (checkpoints older than the key hold a DTModule)."""
     path = checkpoint.get(POLICY_CLASS_KEY) or "dt.module.DTModule"
+    path = MOVED_CLASSES.get(path, path)
     module_name, _, name = path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), name)

@@ -11,8 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from dt.console import EvalProgress, update_scores
 from dt.errors import DTError
-from dt.results import RunResults
-from dt.rollout import (
+from dt.evaluation.rollout import (
     RolloutSpec,
     TargetResult,
     check_env,
@@ -24,7 +23,8 @@ from dt.rollout import (
     target_name,
     uses_bf16,
 )
-from dt.targets import Target, resolve_targets
+from dt.evaluation.targets import Target, resolve_targets
+from dt.results import RunResults
 
 
 def evaluate_targets(
@@ -54,7 +54,7 @@ class RolloutEval(L.Callback):
     not evaluated yet; prints the target-vs-achieved table at the end of `fit`. Env i is seeded with
     seed + i for every target and every epoch, so the numbers move only with the weights.
     Env, reference scores, delayed mode and state noise come from the module (its checkpointed config).
-    Targets may be multiples of the dataset's returns (`1.5max`, see dt.targets).
+    Targets may be multiples of the dataset's returns (`1.5max`, see dt.evaluation.targets).
     """
 
     def __init__(
@@ -156,7 +156,7 @@ class RolloutEval(L.Callback):
 
 def achieved_vs_target_png(run_results: RunResults) -> str:
     """The run's achieved-vs-target plot, beside its results file (what `dt.report` draws for many runs)."""
-    from dt.plots import achieved_vs_target
+    from dt.report.plots import achieved_vs_target
 
     document = run_results.document
     path = run_results.path.with_name("achieved_vs_target.png")

@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from dt.model import DecisionTransformer, DTConfig
-from dt.policy import PolicyModule
+from dt.models.policy_module import PolicyModule
+from dt.models.transformer import DecisionTransformer, DTConfig
 
 
 class DTModule(PolicyModule):

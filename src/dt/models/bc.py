@@ -18,8 +18,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dt.errors import DTError
-from dt.model import ACTIVATIONS
-from dt.policy import PolicyModule
+from dt.models.policy_module import PolicyModule
+from dt.models.transformer import ACTIVATIONS
 
 
 class MLPBC(nn.Module):

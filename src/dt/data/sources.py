@@ -20,7 +20,7 @@ class Trajectories:
     Episode e spans steps [starts[e], starts[e + 1]). Every episode has at least one step.
     """
 
-    observations: np.ndarray  # (N, S) float32, or (N, 84, 84) uint8 frames for pixel states (dt.frames)
+    observations: np.ndarray  # (N, S) float32, or (N, 84, 84) uint8 frames for pixel states (dt.data.frames)
     actions: np.ndarray  # (N, A) float32, or (N,) int64 for discrete actions
     rewards: np.ndarray  # (N,) float32
     starts: np.ndarray  # (E + 1,) int64
@@ -51,7 +51,7 @@ class Trajectories:
 
     @property
     def pixels(self) -> bool:
-        """Single grayscale frames, one per step; the model sees stacks gathered by `dt.frames.FrameStacks`."""
+        """Single grayscale frames, one per step; the model sees stacks gathered by `dt.data.frames.FrameStacks`."""
         return self.observations.ndim == 3
 
     @property

@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dt.encoders import make_state_encoder
 from dt.errors import DTError
+from dt.models.encoders import make_state_encoder
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 

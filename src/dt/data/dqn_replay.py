@@ -24,8 +24,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from dt.data.sources import Trajectories, make_trajectories
 from dt.errors import DTError
-from dt.sources import Trajectories, make_trajectories
 
 STORE_PATTERN = re.compile(r"^\$store\$_terminal_ckpt\.(\d+)\.gz$")
 

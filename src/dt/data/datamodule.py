@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from dt.dqn_replay import load_dqn_replay
+from dt.data.dqn_replay import load_dqn_replay
+from dt.data.frames import FrameStacks
+from dt.data.sources import Trajectories, concat, load_d4rl_hdf5, load_minari, minari_local
 from dt.envs import import_function
 from dt.errors import DTError
-from dt.frames import FrameStacks
-from dt.sources import Trajectories, concat, load_d4rl_hdf5, load_minari, minari_local
 
 
 def returns_to_go(rewards: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -65,7 +65,7 @@ class WindowDataset(Dataset):
     """Length-K windows starting at any step; `__getitems__` gathers a whole batch at once.
 
     Items are raw (unnormalized states, unscaled returns-to-go): the module owns normalization. Pixel states
-    are gathered as (4, 84, 84) uint8 stacks from single stored frames (`dt.frames.FrameStacks`).
+    are gathered as (4, 84, 84) uint8 stacks from single stored frames (`dt.data.frames.FrameStacks`).
     """
 
     def __init__(self, traj: Trajectories, context_len: int, max_ep_len: int) -> None:

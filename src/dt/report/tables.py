@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from dt.errors import DTError, report_errors
-from dt.paper import paper_score
-from dt.plots import achieved_vs_target, learning_curves, score_key
+from dt.report.paper import paper_score
+from dt.report.plots import achieved_vs_target, learning_curves, score_key
 from dt.results import FILENAME, SCHEMA, load_results
 
 Document = dict[str, Any]

@@ -1,0 +1,1 @@
+"""Offline data: sources (Minari, D4RL HDF5, DQN-replay) into flat arrays, preprocessing, windows, the DataModule."""

@@ -1,0 +1,1 @@
+"""Target-return evaluation: the batched rollout, its spec, targets, and the training callback."""

@@ -1,0 +1,1 @@
+"""Policies: the causal transformer, state encoders, action heads, and the LightningModules (DT, MLP BC)."""

@@ -1,0 +1,1 @@
+"""`python -m dt.report`: tables and plots from run folders' results files, beside the paper's numbers."""

@@ -1,0 +1,3 @@
+from dt.report.tables import main
+
+main()
