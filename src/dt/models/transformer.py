@@ -13,6 +13,7 @@ about two thirds less of the last block's work. Acting (`last_only`) is the same
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn as nn
@@ -21,7 +22,8 @@ import torch.nn.functional as F
 from dt.errors import DTError
 from dt.models.encoders import make_state_encoder
 
-ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+# gelu_new: GPT-2's tanh approximation of GELU (Hugging Face's `gelu_new`); gelu: the exact erf form.
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "gelu_new": partial(nn.GELU, approximate="tanh"), "silu": nn.SiLU}
 
 
 @dataclass
@@ -34,18 +36,23 @@ class DTConfig:
     embed_dim: int = 128
     n_layer: int = 3
     n_head: int = 1
-    dropout: float = 0.1
+    dropout: float = 0.1  # attention weights and residual branches (GPT-2's attn_pdrop, resid_pdrop)
+    embed_dropout: float | None = None  # after the embedding LayerNorm (embd_pdrop); None: `dropout`
     activation: str = "relu"
     state_shape: tuple[int, ...] | None = None  # (4, 84, 84) for pixel stacks; None: a (state_dim,) vector
     # gpt2: N(0, 0.02) everywhere. pytorch: the official code's init, where the embeddings and the action head
     # live outside HF's GPT2Model and keep PyTorch's defaults (Embedding N(0, 1), Linear Kaiming-uniform).
     embed_init: str = "gpt2"
+    # scaled: GPT-2's N(0, 0.02 / sqrt(2 n_layer)) for the projections into the residual stream (Hugging Face's
+    # GPT-2 since 4.x); plain: N(0, 0.02) like every other weight (the official code's older GPT-2 copy).
+    residual_init: str = "scaled"
     # true: the last block computes queries and everything after them for the tokens the head reads only (the
     # same outputs within float rounding; at 3 layers ~18% fewer block FLOPs); false: for every token.
     last_block_states_only: bool = True
 
 
 EMBED_INITS = ("gpt2", "pytorch")
+RESIDUAL_INITS = ("scaled", "plain")
 
 
 class CausalSelfAttention(nn.Module):
@@ -130,6 +137,8 @@ class DecisionTransformer(nn.Module):
             raise DTError(f"model.net.activation={config.activation} must be one of {', '.join(sorted(ACTIVATIONS))}")
         if config.embed_init not in EMBED_INITS:
             raise DTError(f"model.net.embed_init={config.embed_init} must be one of {', '.join(EMBED_INITS)}")
+        if config.residual_init not in RESIDUAL_INITS:
+            raise DTError(f"model.net.residual_init={config.residual_init} must be one of {', '.join(RESIDUAL_INITS)}")
         self.config = config
         C = config.embed_dim
         self.embed_timestep = nn.Embedding(config.max_ep_len, C)
@@ -137,14 +146,15 @@ class DecisionTransformer(nn.Module):
         self.embed_state = make_state_encoder(tuple(config.state_shape or (config.state_dim,)), C)
         self.embed_action = nn.Embedding(config.act_dim, C) if config.discrete else nn.Linear(config.act_dim, C)
         self.embed_ln = nn.LayerNorm(C)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = nn.Dropout(config.dropout if config.embed_dropout is None else config.embed_dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(C)
         self.action_head = nn.Linear(C, config.act_dim)
         self.apply(self._init_weights)
-        for name, p in self.named_parameters():  # GPT-2 scaled init of residual projections
-            if name.endswith("proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / (2 * config.n_layer) ** 0.5)
+        if config.residual_init == "scaled":
+            for name, p in self.blocks.named_parameters():  # attn.proj and mlp.proj: into the residual stream
+                if name.endswith("proj.weight"):
+                    nn.init.normal_(p, mean=0.0, std=0.02 / (2 * config.n_layer) ** 0.5)
         if config.embed_init == "pytorch":
             for part in (self.embed_timestep, self.embed_return, self.embed_state, self.embed_action, self.action_head):
                 for layer in part.modules():
@@ -198,15 +208,23 @@ class DecisionTransformer(nn.Module):
         outputs = self.action_head(self.ln_f(x))  # (B, Tq, A)
         return outputs[:, 0] if last_only else outputs  # (B, A) or (B, T, A)
 
-    def optim_groups(self, weight_decay: float) -> list[dict]:
-        return decay_groups(self, weight_decay)
+    def optim_groups(self, weight_decay: float, params: str = "weights") -> list[dict]:
+        return decay_groups(self, weight_decay, params)
 
 
-def decay_groups(module: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups: decay Linear and Conv2d weights only; never biases, LayerNorms or embeddings."""
+DECAY_PARAMS = ("weights", "all")
+
+
+def decay_groups(module: nn.Module, weight_decay: float, params: str = "weights") -> list[dict]:
+    """AdamW groups. weights: decay Linear and Conv2d weights only, never biases, LayerNorms or embeddings (nanoGPT);
+    all: every parameter, as the official code's `AdamW(model.parameters(), weight_decay=...)`."""
+    if params not in DECAY_PARAMS:
+        raise DTError(f"model.optim.weight_decay_params={params} must be one of {', '.join(DECAY_PARAMS)}")
+    if params == "all":
+        return [{"params": list(module.parameters()), "weight_decay": weight_decay}]
     decay = {id(m.weight) for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
-    params = list(module.parameters())
+    every = list(module.parameters())
     return [
-        {"params": [p for p in params if id(p) in decay], "weight_decay": weight_decay},
-        {"params": [p for p in params if id(p) not in decay], "weight_decay": 0.0},
+        {"params": [p for p in every if id(p) in decay], "weight_decay": weight_decay},
+        {"params": [p for p in every if id(p) not in decay], "weight_decay": 0.0},
     ]
