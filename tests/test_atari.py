@@ -341,6 +341,7 @@ def test_atari_experiments_are_the_papers_settings(tmp_path: Path) -> None:
     cfg = compose_config(["experiment=atari", "env=qbert", "dataset.path=/data/Qbert/1"], output_dir=tmp_path)
     assert (cfg.env.id, cfg.K, cfg.data.batch_size, cfg.trainer.gradient_clip_val) == ("ALE/Qbert-v5", 30, 128, 1.0)
     net = {"embed_dim": 128, "n_layer": 6, "n_head": 8, "activation": "gelu", "dropout": 0.1, "embed_init": "gpt2"}
+    net |= {"embed_dropout": None, "residual_init": "scaled"}
     assert cfg.model.net == net
     assert (cfg.model.optim.lr, list(cfg.model.optim.betas), cfg.model.optim.weight_decay) == (6e-4, [0.9, 0.95], 0.1)
     assert cfg.model.optim.decay == "cosine" and cfg.eval.episodes == 10 and cfg.env.return_scale == 1

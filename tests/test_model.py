@@ -7,7 +7,7 @@ import torch
 
 from dt.errors import DTError
 from dt.models.heads import ContinuousHead, DiscreteHead
-from dt.models.transformer import DecisionTransformer, DTConfig
+from dt.models.transformer import DecisionTransformer, DTConfig, decay_groups
 
 B, K, S, A = 3, 6, 5, 2
 
@@ -119,3 +119,36 @@ def test_embed_init_pytorch_is_the_official_codes_scale() -> None:
     assert official.blocks[0].mlp.fc.weight.std().item() == pytest.approx(0.02, rel=0.05)  # the blocks: GPT-2's
     with pytest.raises(DTError, match="model.net.embed_init=xavier must be one of gpt2, pytorch"):
         DecisionTransformer(DTConfig(state_dim=11, act_dim=3, embed_init="xavier"))
+
+
+def test_residual_init_and_embed_dropout_options() -> None:
+    """residual_init=plain drops GPT-2's 1/sqrt(2 n_layer) scale; embed_dropout sets the embedding dropout alone."""
+    torch.manual_seed(0)
+    scaled = DecisionTransformer(DTConfig(state_dim=11, act_dim=3, embed_dim=256, n_layer=8))
+    plain = DecisionTransformer(DTConfig(state_dim=11, act_dim=3, embed_dim=256, n_layer=8, residual_init="plain"))
+    for block in (0, 7):
+        for name in ("attn", "mlp"):
+            std = getattr(scaled.blocks[block], name).proj.weight.std().item()
+            assert std == pytest.approx(0.02 / 4, rel=0.05)  # sqrt(2 * 8) = 4
+            assert getattr(plain.blocks[block], name).proj.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert make_model().drop.p == 0.1 and make_model(embed_dropout=0.0).drop.p == 0.0
+    assert make_model(embed_dropout=0.0).blocks[0].attn.resid_dropout.p == 0.1
+    with pytest.raises(DTError, match="model.net.residual_init=fixup must be one of scaled, plain"):
+        make_model(residual_init="fixup")
+
+
+def test_gelu_new_is_gpt2s_tanh_gelu() -> None:
+    x = torch.linspace(-6, 6, 101)
+    gpt2 = 0.5 * x * (1 + torch.tanh((2 / torch.pi) ** 0.5 * (x + 0.044715 * x**3)))
+    torch.testing.assert_close(make_model(activation="gelu_new").blocks[0].mlp.act(x), gpt2, rtol=0, atol=1e-6)
+
+
+def test_weight_decay_params_all_decays_every_parameter() -> None:
+    model = make_model()
+    (everything,) = decay_groups(model, 0.1, "all")
+    assert everything["weight_decay"] == 0.1 and len(everything["params"]) == len(list(model.parameters()))
+    decayed, other = ({id(p) for p in group["params"]} for group in decay_groups(model, 0.1))  # Linear weights
+    assert id(model.embed_timestep.weight) in other and id(model.embed_ln.bias) in other
+    assert id(model.blocks[0].attn.qkv.weight) in decayed and id(model.blocks[0].attn.qkv.bias) in other
+    with pytest.raises(DTError, match="model.optim.weight_decay_params=some must be one of weights, all"):
+        decay_groups(model, 0.1, "some")

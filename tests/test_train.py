@@ -37,6 +37,7 @@ def test_defaults_are_the_papers_gym_settings(tmp_path: Path) -> None:
     cfg = compose_config([], output_dir=tmp_path)
     assert (cfg.K, cfg.data.batch_size, cfg.trainer.max_epochs) == (20, 64, 10)
     net = {"embed_dim": 128, "n_layer": 3, "n_head": 1, "activation": "relu", "dropout": 0.1, "embed_init": "gpt2"}
+    net |= {"embed_dropout": None, "residual_init": "scaled"}
     assert cfg.model.net == net
     assert cfg.model.optim.lr == 1e-4 and cfg.model.optim.weight_decay == 1e-4
     assert cfg.model.optim.warmup_steps == 10_000 and cfg.trainer.gradient_clip_val == 0.25
