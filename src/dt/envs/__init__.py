@@ -7,13 +7,13 @@ dt's own environments are registered with Gymnasium when this package is importe
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from dt.config import locate
 from dt.errors import DTError
 
 # dt's own environments, registered once per process (`gym.make("dt/KeyToDoor-v0")` after `import dt.envs`).
@@ -28,10 +28,9 @@ def make_gym(env_id: str, max_episode_steps: int | None = None) -> gym.Env:
 
 def import_function(path: str, setting: str) -> Callable[..., Any]:
     """The function a dotted path names, or a DTError naming the config `setting` that holds the path."""
-    module_name, _, name = path.rpartition(".")
     try:
-        return getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError, ValueError) as err:
+        return locate(path)
+    except LookupError as err:
         raise DTError(f"{setting}={path} is not an importable function: check the config") from err
 
 
