@@ -13,8 +13,8 @@ from dt.data.datamodule import DTDataModule
 from dt.data.sources import concat
 from dt.errors import DTError
 from dt.evaluate import evaluate
-from dt.evaluation.rollout import TargetResult
 from dt.evaluation.targets import FORMS, Target, resolve_targets
+from dt.metrics import TargetResult
 from dt.resolvers import dataset_tag, pct_tag
 from dt.results import RunResults
 from dt.train import train
