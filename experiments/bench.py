@@ -460,8 +460,13 @@ def summary(results: list[TargetResult]) -> str:
 def eval_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.device) -> tuple[list[Row], str]:
     module, source = eval_model(dm, args, device)
     run = module.hparams.get("run_config") or {}
-    given = {"target_returns": args.targets, "episodes": args.episodes, "max_ep_len": args.max_ep_len}
-    settings = EvalSettings.for_checkpoint(given, args.seed, run)  # the rest as the run (or conf/) says
+    given = {
+        "target_returns": args.targets,
+        "episodes": args.episodes,
+        "max_ep_len": args.max_ep_len,
+        "seed": args.seed,
+    }
+    settings = EvalSettings.for_run(run, given)  # the rest as the run (or conf/) says
     if not settings.target_returns:
         raise SystemExit(f"no target returns known for {module.hparams.data_spec['env_id']}: pass --targets R1 R2")
     evaluation = Evaluation(module, settings)  # resolves the targets and builds the spec; no envs yet

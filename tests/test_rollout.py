@@ -17,9 +17,8 @@ from dt.errors import DTError
 from dt.evaluation.precision import module_policy, uses_bf16
 from dt.evaluation.rollout import rollout_batched, rollout_sequential
 from dt.evaluation.spec import RolloutSpec
-from dt.evaluation.targets import resolve_targets
 from dt.metrics import TargetResult
-from tests.conftest import compose_config, tiny_train_overrides
+from tests.helpers import compose_config, tiny_train_overrides
 
 
 class CountdownEnv(gym.Env):
@@ -192,11 +191,3 @@ def test_precision(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not uses_bf16(cuda, "auto")  # CUDA without bf16 (pre-Ampere): fp32
     with pytest.raises(DTError, match="eval.precision"):
         uses_bf16(cpu, "fp8")
-
-
-def test_target_numbers_are_checked() -> None:
-    assert [t.value for t in resolve_targets([3600, 1800])] == [3600.0, 1800.0]
-    assert [t.value for t in resolve_targets(3600)] == [3600.0]
-    for bad in ([], None, [float("nan")], [float("inf")], ["high"]):
-        with pytest.raises(DTError, match="eval.target_returns"):
-            resolve_targets(bad)

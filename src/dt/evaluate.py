@@ -39,8 +39,8 @@ def load_module(ckpt: str | None, device: str = "cpu") -> PolicyModule:
 
 def resolve_settings(cfg: DictConfig, module: Any) -> EvalSettings:
     """Each eval setting: the command line's, else the training run's `eval` node, else conf/train.yaml's."""
-    given = OmegaConf.to_container(cfg.get("eval") or {}, resolve=True)
-    return EvalSettings.for_checkpoint(given, cfg.get("seed"), module.hparams.get("run_config") or {})
+    given = {**OmegaConf.to_container(cfg.get("eval") or {}, resolve=True), "seed": cfg.get("seed")}
+    return EvalSettings.for_run(module.hparams.get("run_config") or {}, given)
 
 
 def evaluate(cfg: DictConfig) -> list[TargetResult]:

@@ -42,13 +42,14 @@ class EvalSettings:
         return cls(**{f.name: node[f.name] for f in fields(cls) if f.name != "seed"}, seed=int(seed))
 
     @classmethod
-    def for_checkpoint(cls, given: Mapping[str, Any], seed: int | None, run_config: Mapping[str, Any]) -> EvalSettings:
-        """`dt.evaluate`'s settings: each the command line's (`given`; None: unset), else the checkpoint's training
-        run's, else conf/train.yaml's (a run config without that key: an older checkpoint)."""
+    def for_run(cls, run_config: Mapping[str, Any], given: Mapping[str, Any] | None = None) -> EvalSettings:
+        """A checkpoint's settings (`dt.evaluate`, `dt.Policy`): each `given`'s (None: unset; `seed` too), else the
+        training run's (`run_config`: its resolved config), else conf/train.yaml's (a run config without that
+        key: an older checkpoint)."""
         names = [f.name for f in fields(cls)]
         trained = {**(run_config.get("eval") or {}), "seed": run_config.get("seed")}
         defaults = train_config_defaults(run_config, names)
-        given = {**given, "seed": seed}
+        given = given or {}
         chosen = {
             k: given[k] if given.get(k) is not None else trained[k] if k in trained else defaults[k] for k in names
         }
