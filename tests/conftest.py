@@ -91,3 +91,14 @@ def tiny_train_overrides(dataset_id: str = TINY_ID) -> list[str]:
         "eval.episodes=2",
         "eval.max_ep_len=20",
     ]
+
+
+def require_transformers():
+    """The `transformers` module (the bench extra), else a skip; with DT_REQUIRE_TRANSFORMERS=1 (CI, once the extra
+    is installed) a failure instead, so that the Hugging Face comparisons can never be skipped there unnoticed."""
+    if os.environ.get("DT_REQUIRE_TRANSFORMERS") == "1":
+        import transformers
+    else:
+        transformers = pytest.importorskip("transformers", reason='the bench extra: pip install -e ".[bench]"')
+    transformers.logging.set_verbosity_error()  # GPT-2's bos/eos ids outside a vocabulary of 1: harmless
+    return transformers
