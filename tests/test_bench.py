@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from experiments import bench
-from tests.conftest import require_transformers
+from tests.helpers import require_transformers
 
 
 @pytest.mark.parametrize("with_hf", [True, False], ids=["with-transformers", "without"])

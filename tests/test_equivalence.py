@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from dt.models.convert import config_from_hf, state_dict_from_hf
 from dt.models.dt_module import DTModule
 from dt.models.transformer import DecisionTransformer
-from tests.conftest import require_transformers
+from tests.helpers import require_transformers
 
 B, K, S, A, MAX_EP_LEN = 8, 6, 5, 2, 50
 STEPS, WARMUP, CLIP = 20, 10, 0.25
