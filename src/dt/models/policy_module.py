@@ -89,7 +89,7 @@ class PolicyModule(L.LightningModule):
         if fused not in ("auto", True, False):
             raise DTError(f"model.optim.fused={fused} must be auto (fused on CUDA), true or false")
         optimizer = torch.optim.AdamW(
-            decay_groups(self.model, optim["weight_decay"]),
+            decay_groups(self.model, optim["weight_decay"], optim.get("weight_decay_params", "weights")),
             lr=optim["lr"],
             betas=tuple(optim["betas"]),
             fused=self.device.type == "cuda" if fused == "auto" else fused,  # one kernel for all parameters
