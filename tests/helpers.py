@@ -10,6 +10,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -114,3 +115,14 @@ def cli_env(tiny_minari_root: Path) -> dict[str, str]:
     """The subprocess finds the dataset, and the `tests` helpers (callbacks) from the repository root."""
     path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return {"MINARI_DATASETS_PATH": str(tiny_minari_root), "WANDB_MODE": "offline", "PYTHONPATH": path}
+
+
+def require_transformers():
+    """The `transformers` module (the bench extra), else a skip; with DT_REQUIRE_TRANSFORMERS=1 (CI, once the extra
+    is installed) a failure instead, so that the Hugging Face comparisons can never be skipped there unnoticed."""
+    if os.environ.get("DT_REQUIRE_TRANSFORMERS") == "1":
+        import transformers
+    else:
+        transformers = pytest.importorskip("transformers", reason='the bench extra: pip install -e ".[bench]"')
+    transformers.logging.set_verbosity_error()  # GPT-2's bos/eos ids outside a vocabulary of 1: harmless
+    return transformers
