@@ -13,10 +13,10 @@ import torch
 
 from dt.data.datamodule import WindowDataset
 from dt.data.dqn_replay import load_dqn_replay, plan_visits
-from dt.data.frames import FrameStacks
+from dt.data.frames import FrameStacks, preprocess_frames
 from dt.data.sources import from_episode_list, load_minari
 from dt.envs import make_env_fn, make_vector_env
-from dt.envs.atari import check_game, make_atari, preprocess_frames
+from dt.envs.atari import check_game, make_atari
 from dt.errors import DTError
 from dt.evaluation.precision import module_policy
 from dt.evaluation.rollout import rollout_batched, rollout_sequential

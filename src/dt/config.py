@@ -10,6 +10,7 @@ from typing import Any
 from hydra.utils import get_class, get_method
 
 from dt import resolvers
+from dt.errors import DTError
 
 
 def _config_dir() -> str:
@@ -37,3 +38,11 @@ def locate(path: str, want: str = "function") -> Any:
         raise LookupError(str(err)) from err
     finally:
         hydra_log.setLevel(level)
+
+
+def import_function(path: str, setting: str) -> Any:
+    """The function a dotted path names, or a DTError naming the config `setting` that holds the path."""
+    try:
+        return locate(path)
+    except LookupError as err:
+        raise DTError(f"{setting}={path} is not an importable function: check the config") from err
