@@ -34,7 +34,7 @@ pytest.importorskip("ale_py", reason="Atari needs the atari extra: pip install -
 pytest.importorskip("cv2", reason="Atari needs the atari extra: pip install -e '.[atari]'")
 
 from tests.atari_data import atari_steps, write_dqn_replay, write_minari_atari
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 STACK = (4, 84, 84)
 
@@ -195,18 +195,6 @@ def test_discrete_vectorized_rollout_on_ale_equals_sequential(action_selection: 
     assert batched.lengths.tolist() == sequential.lengths.tolist() == [7, 7]
     np.testing.assert_array_equal(batched.returns, sequential.returns)
     np.testing.assert_allclose(batched.normalized, 100 * (batched.returns - 1.7) / (30.5 - 1.7))
-
-
-def test_cosine_decay_after_warmup() -> None:
-    module = pixel_module()
-    module.hparams.optim |= {"decay": "cosine", "decay_steps": 12, "min_lr_ratio": 0.1}
-    scheduler = module.configure_optimizers()["lr_scheduler"]["scheduler"]
-    multipliers = [scheduler.lr_lambdas[0](step) for step in range(16)]
-    assert multipliers[:2] == [0.5, 1.0] and multipliers[7] == pytest.approx(0.5)  # halfway from 2 to 12
-    assert multipliers[12:] == [pytest.approx(0.1)] * 4  # flat at min_lr_ratio after decay_steps
-    module.hparams.optim["decay"] = "linear"
-    with pytest.raises(DTError, match="model.optim.decay=linear"):
-        module.configure_optimizers()
 
 
 # -- loaders ----------------------------------------------------------------------------------------------------

@@ -26,8 +26,7 @@ from dt.evaluation.rollout import (
 from dt.models.dt_module import DTModule
 from dt.models.heads import DiscreteHead
 from dt.train import check_dataset_env, train
-from tests.conftest import compose_config
-from tests.test_evaluate import compose_eval
+from tests.helpers import compose_config, compose_eval
 
 CARTPOLE_ID = "test/cartpole/tiny-v0"
 # CartPole-v1 as a small env config (no conf/env file: the tests need no more than this).

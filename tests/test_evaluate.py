@@ -12,26 +12,15 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig
 
-from dt.config import CONFIG_DIR
 from dt.errors import DTError
 from dt.evaluate import evaluate
 from dt.evaluation.callback import RolloutEval
 from dt.train import train
-from tests.conftest import TINY_ID, compose_config, tiny_train_overrides
+from tests.helpers import REPO_ROOT, TINY_ID, compose_config, compose_eval, tiny_train_overrides
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 EVAL_OVERRIDES = ["eval.episodes=3", "eval.max_ep_len=30"]  # seconds, not minutes, on CPU
 METRICS = ("return_mean", "return_std", "normalized_mean", "length_mean")
-
-
-def compose_eval(overrides: list[str]) -> DictConfig:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="evaluate", overrides=overrides)
 
 
 def rollout_callback(trainer) -> RolloutEval:

@@ -1,4 +1,4 @@
-"""Model: shapes, causality, padding invariance, optimizer groups, heads."""
+"""Model: shapes, causality, padding invariance, heads; the optimizer and schedule the module builds."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from dt.errors import DTError
+from dt.models.dt_module import DTModule
 from dt.models.heads import ContinuousHead, DiscreteHead
 from dt.models.transformer import DecisionTransformer, DTConfig, decay_groups
 
@@ -16,6 +17,15 @@ def make_model(discrete: bool = False, **kwargs) -> DecisionTransformer:
     torch.manual_seed(0)
     config = DTConfig(state_dim=S, act_dim=A, discrete=discrete, context_len=K, max_ep_len=50, embed_dim=32, **kwargs)
     return DecisionTransformer(config).eval()
+
+
+def make_module(**optim) -> DTModule:
+    """A small continuous-action DTModule as dt.train builds it (AdamW + warmup from `model.optim`)."""
+    torch.manual_seed(0)
+    spec = {"state_dim": S, "act_dim": A, "discrete": False, "state_mean": [0.0] * S, "state_std": [1.0] * S}
+    net = {"embed_dim": 16, "n_layer": 1, "n_head": 1}
+    optim = {"lr": 6e-4, "weight_decay": 0.1, "warmup_steps": 2, "betas": [0.9, 0.95], **optim}
+    return DTModule(net, optim, spec, K, max_ep_len=50, return_scale=1.0)
 
 
 def inputs(discrete: bool = False) -> tuple[torch.Tensor, ...]:
@@ -77,6 +87,18 @@ def test_optim_groups_decay_only_linear_weights() -> None:
     assert all(n.endswith("weight") for n in decayed)
     assert not any("ln" in n or "embed_timestep" in n or n.endswith("bias") for n in decayed)
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_cosine_decay_after_warmup() -> None:
+    module = make_module()
+    module.hparams.optim |= {"decay": "cosine", "decay_steps": 12, "min_lr_ratio": 0.1}
+    scheduler = module.configure_optimizers()["lr_scheduler"]["scheduler"]
+    multipliers = [scheduler.lr_lambdas[0](step) for step in range(16)]
+    assert multipliers[:2] == [0.5, 1.0] and multipliers[7] == pytest.approx(0.5)  # halfway from 2 to 12
+    assert multipliers[12:] == [pytest.approx(0.1)] * 4  # flat at min_lr_ratio after decay_steps
+    module.hparams.optim["decay"] = "linear"
+    with pytest.raises(DTError, match="model.optim.decay=linear"):
+        module.configure_optimizers()
 
 
 def test_continuous_head_masks_padding() -> None:

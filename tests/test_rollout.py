@@ -15,7 +15,6 @@ from dt.errors import DTError
 from dt.evaluation.rollout import (
     RolloutSpec,
     TargetResult,
-    check_targets,
     format_table,
     make_env_fn,
     make_vector_env,
@@ -24,7 +23,7 @@ from dt.evaluation.rollout import (
     rollout_sequential,
     uses_bf16,
 )
-from tests.conftest import compose_config, tiny_train_overrides
+from tests.helpers import compose_config, tiny_train_overrides
 
 
 class CountdownEnv(gym.Env):
@@ -181,11 +180,3 @@ def test_precision() -> None:
     assert not uses_bf16(cpu, "32") and uses_bf16(cpu, "bf16") and uses_bf16(torch.device("cuda"), "auto")
     with pytest.raises(DTError, match="eval.precision"):
         uses_bf16(cpu, "fp8")
-
-
-def test_check_targets() -> None:
-    assert check_targets([3600, 1800]) == [3600.0, 1800.0]
-    assert check_targets(3600) == [3600.0]
-    for bad in ([], None, [float("nan")], [float("inf")], ["high"]):
-        with pytest.raises(DTError, match="eval.target_returns"):
-            check_targets(bad)
