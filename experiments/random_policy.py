@@ -18,16 +18,12 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from dt.config import CONFIG_DIR
-from dt.envs import action_size, make_env
+from dt.console import format_table
+from dt.envs import action_size, make_env, make_env_fn, make_vector_env
 from dt.errors import report_errors
-from dt.evaluation.rollout import (
-    RolloutSpec,
-    check_targets,
-    format_table,
-    make_env_fn,
-    make_vector_env,
-    rollout_batched,
-)
+from dt.evaluation.rollout import rollout_batched
+from dt.evaluation.spec import RolloutSpec
+from dt.evaluation.targets import resolve_targets
 from dt.results import FILENAME, SCHEMA, dataset_info, eval_entry, write_json_atomic
 
 
@@ -65,7 +61,7 @@ def spec_from_config(cfg) -> tuple[RolloutSpec, np.ndarray | None, np.ndarray | 
         ref_min_score=cfg.env.get("ref_min_score"),
         ref_max_score=cfg.env.get("ref_max_score"),
         env_factory=cfg.env.get("factory"),
-        action_selection="sample",
+        action_selection="sample",  # the uniform draws come from the rollout's per-episode sampling streams
         success_return=cfg.env.get("success_return"),
     )
     return spec, low, high
@@ -81,10 +77,11 @@ def main(argv: list[str] | None = None) -> None:
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=args.overrides)
     spec, low, high = spec_from_config(cfg)
-    targets = check_targets(cfg.eval.target_returns)
+    targets = [t.value for t in resolve_targets(cfg.eval.target_returns)]
     envs = make_vector_env(make_env_fn(spec), int(cfg.eval.episodes), cfg.eval.vectorization)
     try:  # the target return does not steer a random policy: one rollout, reported under the first target
-        (result,) = rollout_batched(UniformPolicy(spec, low, high, cfg.seed), envs, spec, targets[:1], cfg.seed)
+        policy = UniformPolicy(spec, low, high, cfg.seed)
+        (result,) = rollout_batched(policy, envs, spec, target_returns=targets[:1], seed=cfg.seed)
     finally:
         envs.close()
     print(f"uniformly random policy on {spec.env_id}, {len(result.returns)} episodes, seed {cfg.seed}:")

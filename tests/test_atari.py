@@ -15,16 +15,12 @@ from dt.data.datamodule import WindowDataset
 from dt.data.dqn_replay import load_dqn_replay, plan_visits
 from dt.data.frames import FrameStacks
 from dt.data.sources import from_episode_list, load_minari
+from dt.envs import make_env_fn, make_vector_env
 from dt.envs.atari import check_game, make_atari, preprocess_frames
 from dt.errors import DTError
-from dt.evaluation.rollout import (
-    RolloutSpec,
-    make_env_fn,
-    make_vector_env,
-    module_policy,
-    rollout_batched,
-    rollout_sequential,
-)
+from dt.evaluation.precision import module_policy
+from dt.evaluation.rollout import rollout_batched, rollout_sequential
+from dt.evaluation.spec import RolloutSpec
 from dt.models.dt_module import DTModule
 from dt.models.encoders import AtariEncoder
 from dt.models.transformer import DecisionTransformer, DTConfig, decay_groups
@@ -189,7 +185,7 @@ def test_discrete_vectorized_rollout_on_ale_equals_sequential(action_selection: 
     assert spec.obs_shape == STACK and spec.discrete
     envs = make_vector_env(make_env_fn(spec), 2)
     policy = module_policy(module, "32")
-    (batched,) = rollout_batched(policy, envs, spec, [90], seed=3)
+    (batched,) = rollout_batched(policy, envs, spec, target_returns=[90], seed=3)
     envs.close()
     sequential = rollout_sequential(policy, make_env_fn(spec)(), spec, target_return=90, seed=3, num_episodes=2)
     assert batched.lengths.tolist() == sequential.lengths.tolist() == [7, 7]

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from dt import Policy
 from dt.errors import DTError
 from dt.evaluate import evaluate
-from dt.evaluation.rollout import RolloutSpec
+from dt.evaluation.spec import RolloutSpec
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DT_CKPT, BC_CKPT = FIXTURES / "pre_house_plan_dt.ckpt", FIXTURES / "pre_house_plan_bc.ckpt"  # tiny Hopper runs

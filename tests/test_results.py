@@ -10,7 +10,7 @@ import pytest
 from hydra.core.hydra_config import HydraConfig
 
 from dt.evaluate import evaluate
-from dt.evaluation.rollout import TargetResult
+from dt.metrics import TargetResult
 from dt.results import RunResults
 from dt.train import train
 from tests.helpers import compose_config, compose_eval, tiny_train_overrides

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from dt.errors import DTError
-from dt.evaluation.rollout import check_targets
 from dt.evaluation.targets import FORMS, Target, resolve_targets
 
 DATA_SPEC = {"return_max": 3222.36, "return_mean": 1508.0}
@@ -32,9 +31,9 @@ def test_multiple_needs_dataset_stats() -> None:
         resolve_targets(["1.5max"], {})
 
 
-def test_check_targets() -> None:
-    assert check_targets([3600, 1800]) == [3600.0, 1800.0]
-    assert check_targets(3600) == [3600.0]
+def test_target_numbers_are_checked() -> None:
+    assert [t.value for t in resolve_targets([3600, 1800])] == [3600.0, 1800.0]
+    assert [t.value for t in resolve_targets(3600)] == [3600.0]
     for bad in ([], None, [float("nan")], [float("inf")], ["high"]):
         with pytest.raises(DTError, match="eval.target_returns"):
-            check_targets(bad)
+            resolve_targets(bad)

@@ -25,7 +25,7 @@ from dt.errors import DTError
 if TYPE_CHECKING:
     import gymnasium as gym
 
-    from dt.evaluation.rollout import RolloutSpec
+    from dt.evaluation.spec import RolloutSpec
 
 # (returns_to_go (B, k) raw, states (B, k, ...) raw, actions (B, k, A) or (B, k), timesteps (B, k)) -> actions
 # (B, A) or (B,); called with `uniform=` (B,) draws in [0, 1) as well when discrete actions are sampled.
@@ -90,14 +90,21 @@ class Policy:
         cls,
         module: Any,
         spec: RolloutSpec | None = None,
-        precision: str = "auto",
+        precision: str | None = None,
         action_space: gym.spaces.Space | None = None,
     ) -> Policy:
-        """A PolicyModule's `predict_action` (put the module in eval mode first) under `spec`, by default its own."""
-        from dt.evaluation.rollout import RolloutSpec, module_policy
+        """A PolicyModule's `predict_action` (put the module in eval mode first) under `spec`, by default its own;
+        `precision` None: its training run's `eval.precision` (else conf/train.yaml's)."""
+        from dt.evaluation.precision import module_policy
+        from dt.evaluation.setup import EvalSettings
+        from dt.evaluation.spec import RolloutSpec
 
-        spec = spec or RolloutSpec.from_module(module)
-        policy = cls(module_policy(module, precision), spec, module.device, action_space, module.hparams.data_spec)
+        settings = EvalSettings.for_run(module.hparams.get("run_config") or {}, {"precision": precision})
+        if spec is None:
+            spec = RolloutSpec.from_module(module, action_selection=settings.action_selection)
+        policy = cls(
+            module_policy(module, settings.precision), spec, module.device, action_space, module.hparams.data_spec
+        )
         policy.module = module
         return policy
 
@@ -115,14 +122,14 @@ class Policy:
         `precision` (auto | 32 | bf16) and `action_selection` (sample | argmax, discrete actions) default to the
         training run's `eval` settings, as `dt.evaluate`'s do: the same seeds give the same episodes.
         """
-        from dt.evaluation.rollout import RolloutSpec
+        from dt.evaluation.setup import EvalSettings
+        from dt.evaluation.spec import RolloutSpec
 
         module = load_module(path, device).eval()
-        trained = (module.hparams.get("run_config") or {}).get("eval") or {}
-        precision = str(precision or trained.get("precision") or "auto")
-        selection = action_selection or trained.get("action_selection") or "sample"
-        spec = RolloutSpec.from_module(module, action_selection=selection)
-        return cls.from_module(module, spec, precision, action_space)
+        given = {"precision": precision, "action_selection": action_selection}
+        settings = EvalSettings.for_run(module.hparams.get("run_config") or {}, given)
+        spec = RolloutSpec.from_module(module, action_selection=settings.action_selection)
+        return cls.from_module(module, spec, settings.precision, action_space)
 
     def reset(
         self,
