@@ -16,6 +16,7 @@ import torch
 from dt.errors import DTError
 from dt.evaluate import evaluate
 from dt.evaluation.callback import RolloutEval
+from dt.evaluation.setup import EvalSettings
 from dt.train import train
 from tests.helpers import REPO_ROOT, TINY_ID, compose_config, compose_eval, tiny_train_overrides
 
@@ -124,3 +125,20 @@ def test_evaluate_warns_when_the_simulator_version_differs(trained, tmp_path: Pa
     ]
     evaluate(compose_eval([f"ckpt={trained[1] / 'checkpoints' / 'last.ckpt'}", "eval.episodes=1"]))
     assert "warning" not in capsys.readouterr().err
+
+
+def test_settings_come_from_the_command_line_else_the_run_else_conf() -> None:
+    """No evaluation default in code: what the command line leaves unset comes from the checkpoint's run, and
+    what an older run config lacks from conf/train.yaml (its `${env.*}` read from the run's env)."""
+    run = {"env": {"target_returns": [10, 5], "max_ep_len": 50}, "eval": {"episodes": 7, "env_id": None}, "seed": 3}
+    settings = EvalSettings.for_run(run, {"episodes": 2, "action_selection": None, "seed": None})
+    assert (settings.episodes, settings.env_id, settings.seed) == (2, None, 3)  # given, then the run's
+    conf = compose_config([]).eval
+    assert (settings.vectorization, settings.precision, settings.action_selection) == (
+        conf.vectorization,
+        conf.precision,
+        conf.action_selection,
+    )
+    assert settings.target_returns == [10, 5] and settings.max_ep_len == 50
+    bare = EvalSettings.for_run({})  # a hand-made module: conf's seed; no env, so no targets
+    assert bare.seed == compose_config([]).seed and bare.target_returns is None

@@ -37,11 +37,6 @@ class EvalSettings:
     seed: int  # env i of each target is reset with seed + i
 
     @classmethod
-    def from_config(cls, node: Any, seed: int) -> EvalSettings:
-        """From an `eval:` node (extra keys, such as the callback's `every_n_epochs`, are ignored)."""
-        return cls(**{f.name: node[f.name] for f in fields(cls) if f.name != "seed"}, seed=int(seed))
-
-    @classmethod
     def for_run(cls, run_config: Mapping[str, Any], given: Mapping[str, Any] | None = None) -> EvalSettings:
         """A checkpoint's settings (`dt.evaluate`, `dt.Policy`): each `given`'s (None: unset; `seed` too), else the
         training run's (`run_config`: its resolved config), else conf/train.yaml's (a run config without that
