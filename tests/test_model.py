@@ -73,20 +73,35 @@ def test_right_padding_never_influences_real_steps() -> None:
 def test_timestep_embedding_is_shared_by_the_three_tokens_of_a_step() -> None:
     model = make_model()
     rtg, states, actions, timesteps = inputs()
-    shifted = model(rtg, states, actions, timesteps + 1)
-    assert not torch.allclose(shifted, model(rtg, states, actions, timesteps))
+    timesteps = timesteps + torch.arange(B)[:, None] * 7  # a different timestep for every step of every row
+    seen: dict[str, torch.Tensor] = {}
+    parts = ("embed_timestep", "embed_return", "embed_state", "embed_action")
+    for name in parts:
+        getattr(model, name).register_forward_hook(lambda m, i, out, name=name: seen.__setitem__(name, out))
+    model.embed_ln.register_forward_hook(lambda m, i, out: seen.__setitem__("tokens", i[0]))  # (B, 3T, C)
+    model(rtg, states, actions, timesteps)
+    time = seen["embed_timestep"]  # (B, T, C)
+    torch.testing.assert_close(time, model.embed_timestep.weight[timesteps])
+    tokens = seen["tokens"].reshape(B, K, 3, -1)  # R̂_t, s_t, a_t
+    for slot, name in enumerate(parts[1:]):  # each token is its own embedding plus the step's one timestep vector
+        torch.testing.assert_close(tokens[:, :, slot] - seen[name], time, rtol=0, atol=1e-6)
     assert not hasattr(model, "embed_position")  # no per-token position embedding
 
 
-def test_optim_groups_decay_only_linear_weights() -> None:
-    model = make_model()
-    decay, no_decay = model.optim_groups(0.1)
-    names = {id(p): n for n, p in model.named_parameters()}
-    decayed = {names[id(p)] for p in decay["params"]}
-    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
-    assert all(n.endswith("weight") for n in decayed)
-    assert not any("ln" in n or "embed_timestep" in n or n.endswith("bias") for n in decayed)
-    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+@pytest.mark.parametrize("params", ["weights", "all"])
+def test_optimizer_lightning_builds_has_the_decay_groups(params: str) -> None:
+    module = make_module(weight_decay_params=params)
+    optimizer = module.configure_optimizers()["optimizer"]  # what Lightning's Trainer calls to get its optimizer
+    names = {id(p): n for n, p in module.named_parameters()}
+    groups = [{names[id(p)] for p in group["params"]} for group in optimizer.param_groups]
+    assert set().union(*groups) == set(names.values()) and sum(map(len, groups)) == len(names)  # each once
+    if params == "all":
+        assert [g["weight_decay"] for g in optimizer.param_groups] == [0.1]
+        return
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.1, 0.0]
+    linear = {f"model.{n}.weight" for n, m in module.model.named_modules() if isinstance(m, torch.nn.Linear)}
+    assert groups[0] == linear and "model.blocks.0.attn.qkv.weight" in linear  # nanoGPT: Linear weights only
+    assert {"model.embed_timestep.weight", "model.embed_ln.weight", "model.blocks.0.attn.qkv.bias"} <= groups[1]
 
 
 def test_cosine_decay_after_warmup() -> None:

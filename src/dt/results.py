@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from dt.data.ids import join_ids
 from dt.errors import DTError
 from dt.metrics import TargetResult
 
@@ -53,8 +54,7 @@ def run_info(run_config: dict[str, Any], ckpt: str | None = None, experiment: st
     command's Hydra overrides, so that dt.report keeps runs apart that differ in anything (e.g. `model.optim.lr`)."""
     env, dataset, mode = run_config.get("env") or {}, run_config.get("dataset") or {}, run_config.get("mode") or {}
     dataset_id = dataset.get("id") or dataset.get("path")
-    if isinstance(dataset_id, (list, tuple)):
-        dataset_id = "+".join(str(d) for d in dataset_id)
+    dataset_id = join_ids(dataset_id) if dataset_id is not None else None
     return {
         "run_name": run_config.get("run_name"),
         "experiment": experiment,

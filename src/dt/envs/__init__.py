@@ -7,7 +7,6 @@ dt's own environments are registered with Gymnasium when this package is importe
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol
@@ -15,6 +14,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from dt.config import locate
 from dt.errors import DTError
 
 VECTORIZATIONS = ("sync", "async")
@@ -31,10 +31,9 @@ def make_gym(env_id: str, max_episode_steps: int | None = None) -> gym.Env:
 
 def import_function(path: str, setting: str) -> Callable[..., Any]:
     """The function a dotted path names, or a DTError naming the config `setting` that holds the path."""
-    module_name, _, name = path.rpartition(".")
     try:
-        return getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError, ValueError) as err:
+        return locate(path)
+    except LookupError as err:
         raise DTError(f"{setting}={path} is not an importable function: check the config") from err
 
 

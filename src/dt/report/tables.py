@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from dt.data.ids import dataset_names
 from dt.errors import DTError, report_errors
 from dt.report.aggregate import REPS, RunScore, aggregate_section
 from dt.report.paper import paper_score
@@ -89,7 +90,7 @@ def distinct_settings(documents: list[Document]) -> dict[int, tuple[str, ...]]:
 def dataset_label(document: Document) -> str:
     """One plot panel per env and dataset: `hopper medium-v0+expert-v0`."""
     run = document["run"]
-    dataset = "+".join(d.rstrip("/").rsplit("/", 1)[-1] for d in str(run.get("dataset")).split("+"))
+    dataset = "+".join(dataset_names(str(run.get("dataset"))))
     return f"{run.get('env')} {dataset}"
 
 
