@@ -22,8 +22,7 @@ from collections import Counter, defaultdict
 import numpy as np
 
 from dt.data.datamodule import returns_to_go
-from dt.data.sources import load_minari, minari_local
-from dt.data.sources import minari_root
+from dt.data.sources import load_minari, minari_local, minari_root
 from dt.envs.key_to_door import DATASETS, MOVES, ROOM, KeyToDoorEnv, generate_dataset, random_episodes, write_dataset
 
 Key = tuple[int, int, int, int]  # (row offset, column offset, visible, phase)
@@ -93,7 +92,8 @@ def write_upsampled(dataset_id: str, factor: int) -> str:
     successes = [e for e in episodes if e["rewards"].sum() >= 1]
     new_id = dataset_id.removesuffix("-v0") + f"-successes-x{factor}-v0"
     write_dataset(new_id, episodes + successes * (factor - 1), minari_root(), seed)
-    print(f"  wrote {new_id}: {len(episodes) + len(successes) * (factor - 1)} episodes, {len(successes) * factor} successful")
+    total = len(episodes) + len(successes) * (factor - 1)
+    print(f"  wrote {new_id}: {total} episodes, {len(successes) * factor} successful")
     return new_id
 
 
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--ids", nargs="+", default=list(DATASETS))
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=10_000, help="first evaluation seed (apart from the data's)")
-    parser.add_argument("--upsample", type=int, default=0, help="also write each dataset with successes repeated N times")
+    parser.add_argument("--upsample", type=int, default=0, help="also write it with successes repeated N times")
     args = parser.parse_args()
     for dataset_id in args.ids:
         if not minari_local(dataset_id):
