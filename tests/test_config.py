@@ -39,6 +39,16 @@ def test_defaults_are_the_papers_gym_settings(tmp_path: Path) -> None:
     assert list(cfg.logger) == ["wandb"] and cfg.logger.wandb.mode == os.environ.get("WANDB_MODE", "offline")
 
 
+def test_dt_official_preset_is_every_official_choice_at_once(tmp_path: Path) -> None:
+    """`model=dt_official`: kzl/decision-transformer's gym recipe; only what differs from `dt` changes, name kept."""
+    default, official = (compose_config(o, output_dir=tmp_path) for o in ([], ["model=dt_official"]))
+    changed = {"embed_dropout": 0.1, "embed_init": "pytorch", "residual_init": "plain"}
+    assert official.model.net == {**default.model.net, **changed}
+    assert official.model.optim == {**default.model.optim, "weight_decay_params": "all"}
+    assert (official.model.name, official.model._target_) == ("dt", default.model._target_)
+    assert official.run_name == default.run_name and official.trainer.gradient_clip_val == 0.25
+
+
 def test_run_name_parts() -> None:
     assert dataset_tag(["sb3/hopper/medium-v0", "sb3/hopper/expert-v0"]) == "medium+expert"
     assert dataset_tag("mujoco/hopper/simple-v0") == "simple"

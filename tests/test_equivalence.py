@@ -14,15 +14,16 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from dt.models.convert import config_from_hf, state_dict_from_hf
 from dt.models.dt_module import DTModule
 from dt.models.transformer import DecisionTransformer
-from tests.helpers import require_transformers
+from tests.helpers import compose_config, require_transformers
 
 B, K, S, A, MAX_EP_LEN = 8, 6, 5, 2, 50
-STEPS, WARMUP, CLIP = 20, 10, 0.25
+STEPS, WARMUP, CLIP = 20, 10, 0.25  # CLIP: the official code's, and dt's trainer default
 LR, WEIGHT_DECAY = 3e-3, 0.5  # large, so that what each setting changes shows within 20 steps
 
 
@@ -131,18 +132,20 @@ class LossRecorder(L.Callback):
 STATE_MEAN, STATE_STD, RETURN_SCALE = [0.5, -1.0, 0.0, 2.0, 0.1], [2.0, 0.5, 1.0, 3.0, 1.5], 10.0
 
 
-def dt_losses(hf, batches: list[dict[str, torch.Tensor]], **optim) -> list[float]:
-    """Our training: DTModule with model=dt_official's options through Lightning (clip 0.25 as the trainer default)."""
+def dt_losses(hf, batches: list[dict[str, torch.Tensor]], **overrides) -> list[float]:
+    """Our training: DTModule with the `model=dt_official` preset's options through Lightning, at the test's sizes
+    (dropout off) and optimizer figures; clipping as the composed trainer config's."""
+    cfg = compose_config(["model=dt_official"])
     spec = {"state_dim": S, "act_dim": A, "discrete": False, "state_mean": STATE_MEAN, "state_std": STATE_STD}
-    net = {"embed_dim": 32, "n_layer": 2, "n_head": 2, "activation": "relu", "dropout": 0.0, "embed_dropout": 0.0}
-    net |= {"embed_init": "pytorch", "residual_init": "plain"}  # dt_official's (overwritten by HF's weights below)
-    optim = {"lr": LR, "weight_decay": WEIGHT_DECAY, "warmup_steps": WARMUP, "betas": [0.9, 0.999]} | optim
-    module = DTModule(net, optim, spec, context_len=K, max_ep_len=MAX_EP_LEN, return_scale=RETURN_SCALE)
-    module.model.load_state_dict(converted(hf).state_dict())
+    net = OmegaConf.to_container(cfg.model.net) | {"embed_dim": 32, "n_layer": 2, "n_head": 2}
+    net |= {"dropout": 0.0, "embed_dropout": 0.0}
+    optim = OmegaConf.to_container(cfg.model.optim) | {"lr": LR, "weight_decay": WEIGHT_DECAY, "warmup_steps": WARMUP}
+    module = DTModule(net, optim | overrides, spec, context_len=K, max_ep_len=MAX_EP_LEN, return_scale=RETURN_SCALE)
+    module.model.load_state_dict(converted(hf).state_dict())  # the same start as HF's
     recorder = LossRecorder()
     trainer = L.Trainer(
         max_steps=STEPS,
-        gradient_clip_val=CLIP,
+        gradient_clip_val=cfg.trainer.gradient_clip_val,
         accelerator="cpu",
         devices=1,
         logger=False,
@@ -201,7 +204,7 @@ def test_training_matches_the_official_optimizer_step_for_step() -> None:
     hf = hf_model(dropout=0.0).train()
     with torch.no_grad():
         hf.encoder.wpe.weight.zero_()  # the official model: no position embedding (dt_losses converts after this)
-    ours = dt_losses(hf, batches, weight_decay_params="all")
+    ours = dt_losses(hf, batches)
     control = dt_losses(hf, batches, weight_decay_params="weights")  # dt's default: biases, LN, embeddings spared
     theirs = hf_losses(hf, batches)
     assert len(ours) == len(theirs) == STEPS

@@ -45,6 +45,11 @@ def target_name(target: float) -> str:
     return str(int(target)) if float(target).is_integer() else str(target)
 
 
+def logged_name(target: float, metric: str, prefix: str = "eval") -> str:
+    """How the loggers name one target's metric: `<prefix>/target_<R>/<metric>`."""
+    return f"{prefix}/target_{target_name(target)}/{metric}"
+
+
 @dataclass
 class TargetResult:
     """The episodes rolled out for one target return."""
@@ -80,4 +85,4 @@ class TargetResult:
 
     def logged(self, prefix: str = "eval") -> dict[str, float]:
         """The defined metrics as the loggers name them: `<prefix>/target_<R>/return_mean`, ..."""
-        return {f"{prefix}/target_{self.name}/{name}": value for name, value in self.metrics().items()}
+        return {logged_name(self.target_return, name, prefix): value for name, value in self.metrics().items()}

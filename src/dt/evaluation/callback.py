@@ -11,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from dt import metrics
 from dt.console import format_table, summary, update_scores
 from dt.errors import DTError
+from dt.evaluation import wandb_run
 from dt.evaluation.setup import EvalSettings, Evaluation
 from dt.metrics import TargetResult
 from dt.results import RunResults
@@ -78,6 +79,10 @@ class RolloutEval(L.Callback):
         self.evaluation.open()
         if getattr(trainer.datamodule, "trajectories", None) is not None:
             self.run_results = RunResults.from_trainer(trainer, pl_module, self.evaluation.spec)
+        targets = self.evaluation.targets
+        for run in wandb_runs(trainer):
+            run_config = pl_module.hparams.get("run_config") or {}
+            wandb_run.prepare_run(run, run_config, [t.written for t in targets], [t.value for t in targets])
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.run_results is not None:
@@ -98,6 +103,8 @@ class RolloutEval(L.Callback):
             written = [t.written for t in self.evaluation.targets]
             self.run_results.add(self.results, trainer.global_step, epoch, targets=written)
         update_scores(self.scores, self.results, trainer.global_step)
+        for run in wandb_runs(trainer):
+            wandb_run.log_return_histograms(run, self.results, trainer.global_step)
         logged = {k: v for r in self.results for k, v in r.logged("eval").items()}
         return trainer.strategy.broadcast(logged, src=0)  # to every rank (single process: as it is)
 
@@ -127,6 +134,11 @@ class RolloutEval(L.Callback):
                 logger.log_table("eval/targets", columns=columns, data=rows)
                 if self.run_results is not None:
                     logger.log_image("eval/achieved_vs_target", [achieved_vs_target_png(self.run_results)])
+
+
+def wandb_runs(trainer: L.Trainer) -> list[Any]:
+    """The W&B runs of the trainer's WandbLoggers (started on first access)."""
+    return [logger.experiment for logger in trainer.loggers if isinstance(logger, WandbLogger)]
 
 
 def achieved_vs_target_png(run_results: RunResults) -> str:
