@@ -222,7 +222,7 @@ def load_rows(args: argparse.Namespace) -> tuple[DTDataModule, list[Row]]:
 def paper_module(dm: DTDataModule, K: int, seed: int) -> DTModule:
     """An untrained DTModule at the paper's config, with the env config of the dataset's env in its run_config."""
     spec = dm.spec
-    env = env_config(spec["env_id"])
+    env = env_config(spec.env_id)
     torch.manual_seed(seed)
     return DTModule(
         PAPER_NET,
@@ -356,7 +356,7 @@ def train_profile_row(
 
 def sampler_rows(dm: DTDataModule, args: argparse.Namespace) -> list[Row]:
     """Row 2, on the CPU (where both samplers run in training; the copy to the device is left out of both)."""
-    env = env_config(dm.spec["env_id"])
+    env = env_config(dm.spec.env_id)
     get_batch = official_get_batch(
         dm.trajectories,
         dm.state_mean,
@@ -468,7 +468,7 @@ def eval_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.device) 
     }
     settings = EvalSettings.for_run(run, given)  # the rest as the run (or conf/) says
     if not settings.target_returns:
-        raise SystemExit(f"no target returns known for {module.hparams.data_spec['env_id']}: pass --targets R1 R2")
+        raise SystemExit(f"no target returns known for {module.data_spec.env_id}: pass --targets R1 R2")
     evaluation = Evaluation(module, settings)  # resolves the targets and builds the spec; no envs yet
     spec, targets = evaluation.spec, [t.value for t in evaluation.targets]
     n, T = args.episodes, len(targets)

@@ -78,10 +78,10 @@ class HFTrainer(TrainStep):
         from transformers import DecisionTransformerConfig, DecisionTransformerModel
 
         transformers.logging.set_verbosity_error()  # GPT-2's bos/eos ids outside a vocabulary of 1: harmless
-        spec = module.hparams.data_spec
+        spec = module.data_spec
         config = DecisionTransformerConfig(
-            state_dim=spec["state_dim"],
-            act_dim=spec["act_dim"],
+            state_dim=spec.state_dim,
+            act_dim=spec.act_dim,
             hidden_size=PAPER_NET["embed_dim"],
             n_layer=PAPER_NET["n_layer"],
             n_head=PAPER_NET["n_head"],

@@ -288,7 +288,8 @@ def test_train_on_dqn_replay_logs_and_evaluate_on_ale(dqn_replay_run: Path, tmp_
     overrides = ["env=breakout", f"dataset.path={dqn_replay_run}", "data.replay_steps=30", *tiny_atari_overrides()]
     trainer = train(compose_config(overrides, output_dir=tmp_path))
     module = trainer.lightning_module
-    assert module.hparams.data_spec["state_shape"] == list(STACK) and module.hparams.data_spec["act_dim"] == 4
+    assert module.data_spec.state_shape == STACK and module.hparams.data_spec["state_shape"] == list(STACK)
+    assert module.data_spec.act_dim == 4
     (result,) = trainer.callbacks[[type(c).__name__ for c in trainer.callbacks].index("RolloutEval")].results
     assert result.lengths.tolist() == [5, 5] and result.normalized is not None
 

@@ -19,7 +19,7 @@ def test_fast_dev_run_trains_and_checkpoint_can_act(tiny_minari: str, tmp_path: 
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     module = DTModule.load_from_checkpoint(ckpt)
     assert module.hparams.run_config["dataset"]["id"] == tiny_minari
-    assert module.hparams.data_spec["state_dim"] == 11 and module.state_std.shape == (11,)
+    assert module.data_spec.state_dim == 11 and module.state_std.shape == (11,)
     action = module.predict_action(
         torch.zeros(2, 3), torch.zeros(2, 3, 11), torch.zeros(2, 3, 3), torch.zeros(2, 3).long()
     )

@@ -75,7 +75,7 @@ class Evaluation:
 
     def __init__(self, module: Any, settings: EvalSettings) -> None:
         self.settings = settings
-        self.targets: list[Target] = resolve_targets(settings.target_returns, module.hparams.data_spec)
+        self.targets: list[Target] = resolve_targets(settings.target_returns, module.data_spec)
         self.precision = check_precision(settings.precision)
         self.spec = RolloutSpec.from_module(
             module, action_selection=settings.action_selection, max_ep_len=settings.max_ep_len, env_id=settings.env_id
