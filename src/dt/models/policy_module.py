@@ -14,7 +14,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from dt.errors import DTError
+from dt.errors import Diverged, DTError
 from dt.models.heads import make_head
 from dt.models.transformer import decay_groups
 
@@ -73,15 +73,26 @@ class PolicyModule(L.LightningModule):
         mask = mask.to(outputs.dtype)
         loss = self.head.loss(outputs, actions, mask)
         if not torch.isfinite(loss):
-            raise DTError(
+            raise Diverged(
                 f"train/loss became {loss.item()} at step {self.global_step}: lower model.optim.lr "
-                "or check the dataset for extreme values"
+                "or check the dataset for extreme values (the checkpoints hold the last finite weights)",
+                self.global_step,
             )
         self.log("train/loss", loss, prog_bar=True)
         for name, value in self.head.metrics(outputs.detach(), actions, mask).items():
             self.log(f"train/{name}", value)  # action_error (continuous) or accuracy (discrete)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
+
+    def check_finite_weights(self) -> None:
+        """Diverged when a weight is NaN/inf (an optimizer step can make them so while the loss was finite)."""
+        bad = next((name for name, p in self.named_parameters() if not bool(torch.isfinite(p).all())), None)
+        if bad is not None:
+            raise Diverged(
+                f"the weights became NaN/inf by step {self.global_step} ({bad}): lower model.optim.lr "
+                "or check the dataset for extreme values (the checkpoints hold the last finite weights)",
+                self.global_step,
+            )
 
     def configure_optimizers(self) -> dict[str, Any]:
         optim = self.hparams.optim

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from dt.errors import DTError, report_errors
+from dt.files import atomic_write
 from dt.report.paper import paper_score
 from dt.report.plots import achieved_vs_target, learning_curves, score_key
 from dt.results import FILENAME, SCHEMA, load_results
@@ -249,9 +250,8 @@ def write_report(folders: list[Path], out: Path | None = None) -> tuple[Path, li
         "Paper numbers are D4RL scores (Chen et al. 2021); datasets other than D4RL's are not directly comparable.",
     ]
     path = out / "report.md"
-    tmp = path.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(sections) + "\n")
-    tmp.replace(path)
+    with atomic_write(path) as f:
+        f.write("\n".join(sections) + "\n")
     return path, tables, plots
 
 
