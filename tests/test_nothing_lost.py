@@ -23,9 +23,8 @@ from dt.loggers import TensorBoardLogger, _KeepingWriter, read_rows, resume_logs
 from dt.results import RunResults
 from dt.runlock import LOCK_NAME, acquire, release
 from dt.train import train
-from tests.conftest import REPO_ROOT, compose_config, tiny_train_overrides
+from tests.helpers import cli_env, compose_config, make_minari_dataset, read_metrics, run_cli, tiny_train_overrides
 from tests.interrupt import signal_overrides
-from tests.test_train import read_metrics, run_cli
 
 EPOCHS, BATCHES = 3, 30
 
@@ -35,11 +34,6 @@ def cli_args(run_dir: Path, *extra: str) -> list[str]:
     return [*overrides, f"trainer.max_epochs={EPOCHS}", f"trainer.limit_train_batches={BATCHES}", *extra] + [
         f"hydra.run.dir={run_dir}"
     ]
-
-
-def cli_env(tiny_minari_root: Path) -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    return {"MINARI_DATASETS_PATH": str(tiny_minari_root), "WANDB_MODE": "offline", "PYTHONPATH": path}
 
 
 def checkpoint_step(path: Path) -> int:
@@ -309,8 +303,6 @@ def test_replace_folder_swaps_a_whole_folder(tmp_path: Path) -> None:
 
 def test_a_failed_dataset_write_leaves_no_half_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import minari
-
-    from tests.conftest import make_minari_dataset
 
     make_minari_dataset(tmp_path, "test/hopper/tiny-v0", num_episodes=2, max_len=10)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
