@@ -16,9 +16,10 @@ TORCH_INDEX ?= https://download.pytorch.org/whl
 # The lock less its torch line: the constraints of a CUDA install (the lock holds no nvidia-* packages).
 LOCK_WITHOUT_TORCH = .requirements-without-torch.lock
 PIP_ARGS ?=
-# Extras `make install` adds. `bench` (transformers, make bench's Hugging Face row) is left out: installed, it is
-# imported by every `import lightning` (torchmetrics), ~1 s per process. CI adds it after the suite (.ci/run).
-EXTRAS ?= dev,atari
+# Extras `make install` adds (dashboard: `python -m dt.dashboard`, so CI tests it). `bench` (transformers, make
+# bench's Hugging Face row) is left out: installed, it is imported by every `import lightning` (torchmetrics), ~1 s
+# per process. CI adds it after the suite (.ci/run).
+EXTRAS ?= dev,atari,dashboard
 
 .PHONY: install install-latest lock test lint train quickstart bench bench-atari
 

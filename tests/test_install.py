@@ -33,7 +33,7 @@ def pins(text: str) -> dict[str, str]:
 
 def test_cpu_install_is_the_lock() -> None:
     out = make_install("TORCH=cpu").stdout
-    assert re.search(r"pip install\s+(--find-links \S+ )?-c requirements.lock -e \"\.\[dev,atari\]\"", out)
+    assert re.search(r"pip install\s+(--find-links \S+ )?-c requirements.lock -e \"\.\[dev,atari,dashboard\]\"", out)
     assert "===" not in out and "index-url" not in out
     assert f"torch=={TORCH_VERSION}+cpu" in LOCK.read_text()
     assert not re.search(r"^nvidia-", LOCK.read_text(), re.M)  # CI's lock stays CPU-only
@@ -42,14 +42,14 @@ def test_cpu_install_is_the_lock() -> None:
 def test_cuda_install_takes_torch_from_pypi_and_the_rest_from_the_lock() -> None:
     out = make_install("TORCH=cuda").stdout
     assert "grep -v '^torch==' requirements.lock > .requirements-without-torch.lock" in out
-    assert f'-c .requirements-without-torch.lock "torch==={TORCH_VERSION}" -e ".[dev,atari]"' in out
+    assert f'-c .requirements-without-torch.lock "torch==={TORCH_VERSION}" -e ".[dev,atari,dashboard]"' in out
     assert "--find-links" not in out  # its +cpu wheel would win over PyPI's CUDA build
 
 
 def test_cu_nnn_install_takes_only_torch_from_pytorchs_index() -> None:
     out = make_install("TORCH=cu128").stdout
     assert f'--no-deps --index-url https://download.pytorch.org/whl/cu128 "torch=={TORCH_VERSION}+cu128"' in out
-    assert f'-c .requirements-without-torch.lock "torch=={TORCH_VERSION}" -e ".[dev,atari]"' in out
+    assert f'-c .requirements-without-torch.lock "torch=={TORCH_VERSION}" -e ".[dev,atari,dashboard]"' in out
 
 
 def test_auto_follows_nvidia_smi(tmp_path: Path) -> None:
@@ -89,6 +89,7 @@ def test_cuda_path_resolves_to_cuda_torch_and_the_locked_rest(tmp_path: Path) ->
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_"))}  # PyPI only: no local wheels
     subprocess.run(
         [sys.executable, "-m", "uv", "pip", "compile", "pyproject.toml", "-", "--extra", "dev", "--extra", "atari",
+         "--extra", "dashboard",
          "-c", str(constraints), "--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28",
          "--no-config", "--quiet", "-o", str(resolved)],
         input=f"torch==={TORCH_VERSION}\n", cwd=ROOT, env=env, check=True, text=True,

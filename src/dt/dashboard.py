@@ -1,6 +1,5 @@
 """A saved W&B workspace for a DT sweep: `python -m dt.dashboard entity=ENTITY project=PROJECT [targets=3600,1800]
-[name="DT sweep"]`. Needs the `dashboard` extra (`pip install -e ".[dashboard]"`, W&B's `wandb-workspaces`) and a
-W&B login.
+[name="DT sweep"]`. Needs the `dashboard` extra (W&B's `wandb-workspaces`; `make install` adds it) and a W&B login.
 
 Built with W&B's own workspace API, from what the training runs log (dt.evaluation.wandb_run): runs grouped by
 dataset, model and K (lines are means over seeds); per target the normalized score against the training step;
