@@ -13,9 +13,11 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from dt.console import quiet_third_party
 from dt.errors import DTError, report_errors
 
 FORMATS = ("onnx", "pt2")
@@ -39,12 +41,17 @@ def parse_args(argv: list[str]) -> dict[str, str]:
 
 def export(ckpt: str, out: str | Path, format: str = "onnx") -> Path:
     """Write the acting step of `ckpt` to `out` (fp32, on the CPU) atomically; returns the path."""
-    from dt.evaluation.acting_step import INPUT_NAMES, ActingStep, example_inputs, metadata
     from dt.evaluation.policy import Policy
 
     if format not in FORMATS:
         raise DTError(f"format={format} must be one of {', '.join(FORMATS)}")
-    policy = Policy.from_checkpoint(ckpt, device="cpu", precision="32")
+    return export_policy(Policy.from_checkpoint(ckpt, device="cpu", precision="32"), out, format)
+
+
+def export_policy(policy: Any, out: str | Path, format: str = "onnx") -> Path:
+    """Write the acting step of a `Policy` built from a module (on the CPU, fp32) to `out` atomically."""
+    from dt.evaluation.acting_step import INPUT_NAMES, ActingStep, example_inputs, metadata
+
     step = ActingStep(policy).eval()
     inputs = example_inputs(policy)
     batch = torch.export.Dim("batch", min=1)
@@ -92,6 +99,7 @@ def _write_onnx(step, inputs, dynamic, props: dict[str, str], discrete: bool, pa
 
 @report_errors
 def main(argv: list[str] | None = None) -> None:
+    quiet_third_party()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     path = export(args["ckpt"], args["out"], args["format"])
     print(f"exported: {path}")
