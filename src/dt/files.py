@@ -28,7 +28,8 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Itera
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, mode, **open_kwargs) as file:
+        os.close(fd)
+        with open(tmp, mode, **open_kwargs) as file:  # by name: writers that read `file.name` (onnx) get a path
             yield file
             file.flush()
             os.fsync(file.fileno())

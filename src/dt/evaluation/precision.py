@@ -36,7 +36,7 @@ def precision_name(device: torch.device, precision: str) -> str:
 
 
 def module_policy(module: torch.nn.Module, precision: str) -> Callable[..., torch.Tensor]:
-    """A `rollout.Policy`: a DTModule's `predict_action` on its own device, under bf16 autocast when
+    """An `ActionFn` (dt.evaluation.policy): a DTModule's `predict_action` on its own device, under bf16 autocast when
     `uses_bf16`; float32 out."""
     device = module.device
     bf16 = uses_bf16(device, str(precision))
