@@ -46,6 +46,7 @@ def resolve_settings(cfg: DictConfig, module: Any) -> dict[str, Any]:
         "episodes": 100,
         "vectorization": "sync",
         "precision": "auto",
+        "compile": False,
         "max_ep_len": None,
         "env_id": None,
         "action_selection": "sample",
@@ -73,7 +74,7 @@ def evaluate(cfg: DictConfig) -> list[TargetResult]:
     try:
         check_env(envs, spec)
         values = [t.value for t in targets]
-        results = evaluate_targets(module, envs, spec, values, s["seed"], str(s["precision"]))
+        results = evaluate_targets(module, envs, spec, values, s["seed"], str(s["precision"]), s["compile"])
     finally:
         envs.close()
     if HydraConfig.initialized():

@@ -11,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from dt.console import EvalProgress, update_scores
 from dt.errors import DTError
+from dt.evaluation.compiled import CompiledPolicy, compile_backend
 from dt.evaluation.rollout import (
     RolloutSpec,
     TargetResult,
@@ -34,13 +35,17 @@ def evaluate_targets(
     target_returns: list[float],
     seed: int,
     precision: str = "auto",
+    compile: bool | str = False,
 ) -> list[TargetResult]:
     """All targets in one batch (`envs` holds episodes x targets envs), each on the same start states; the
-    module in eval mode meanwhile."""
+    module in eval mode meanwhile. `compile` (eval.compile): full-window calls compiled, see dt.evaluation.compiled."""
     was_training = module.training
     module.eval()  # dropout off: the policy is deterministic
     try:
         policy = module_policy(module, precision)
+        backend = compile_backend(compile)
+        if backend is not None:
+            policy = CompiledPolicy(policy, spec.context_len, envs.num_envs, module.device, backend)
         with EvalProgress(envs.num_envs // len(target_returns), target_returns) as progress:
             return rollout_batched(policy, envs, spec, target_returns, seed, module.device, progress.hook)
     finally:
@@ -68,8 +73,10 @@ class RolloutEval(L.Callback):
         seed: int = 0,
         precision: str = "auto",
         action_selection: str = "sample",
+        compile: bool | str = False,
     ) -> None:
         self.target_returns = target_returns
+        self.compile = compile
         self.action_selection = action_selection
         self.episodes, self.vectorization = episodes, vectorization
         self.max_ep_len, self.env_id = max_ep_len, env_id
@@ -94,6 +101,7 @@ class RolloutEval(L.Callback):
         if not isinstance(self.every_n_epochs, int) or self.every_n_epochs < 1:
             raise DTError(f"eval.every_n_epochs={self.every_n_epochs} must be a positive integer")
         uses_bf16(pl_module.device, self.precision)  # a DTError for an unknown precision, before training
+        compile_backend(self.compile)  # and for an unknown eval.compile
         if not trainer.is_global_zero:
             return  # data-parallel runs evaluate on global rank 0 only (see _evaluate): no envs, no results file
         if self.envs is None:
@@ -119,7 +127,9 @@ class RolloutEval(L.Callback):
             return trainer.strategy.broadcast({}, src=0)
         assert self.envs is not None and self.spec is not None, "setup() runs first"
         values = [t.value for t in self.targets]
-        self.results = evaluate_targets(pl_module, self.envs, self.spec, values, self.seed, self.precision)
+        self.results = evaluate_targets(
+            pl_module, self.envs, self.spec, values, self.seed, self.precision, self.compile
+        )
         self._evaluated_step = trainer.global_step
         if self.run_results is not None and trainer.is_global_zero:
             written = [t.written for t in self.targets]

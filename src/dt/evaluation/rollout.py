@@ -212,7 +212,8 @@ def uses_bf16(device: torch.device, precision: str = "auto") -> bool:
 
 
 def module_policy(module: torch.nn.Module, precision: str = "auto") -> Policy:
-    """A DTModule's `predict_action` on its own device, under bf16 autocast when `uses_bf16`; float32 out."""
+    """A DTModule's `predict_action` on its own device, under bf16 autocast when `uses_bf16`; float32 out. Called
+    inside the rollouts' inference mode, it calls `act` (what `predict_action` wraps), which torch.compile can trace."""
     device = module.device
     bf16 = uses_bf16(device, str(precision))
 
@@ -225,7 +226,7 @@ def module_policy(module: torch.nn.Module, precision: str = "auto") -> Policy:
     ) -> torch.Tensor:
         sampling = {} if uniform is None else {"uniform": uniform}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            action = module.predict_action(rtg, states, actions, timesteps, **sampling)
+            action = module.act(rtg, states, actions, timesteps, **sampling)
         return action.float() if action.is_floating_point() else action
 
     return act
