@@ -47,18 +47,12 @@ from omegaconf import OmegaConf
 
 from dt.config import CONFIG_DIR
 from dt.data.datamodule import DTDataModule, UniformStepSampler, WindowDataset, delay_rewards, state_stats
+from dt.envs import make_env_fn, make_vector_env
 from dt.evaluate import load_module
-from dt.evaluation.rollout import (
-    RolloutSpec,
-    TargetResult,
-    make_env_fn,
-    make_vector_env,
-    module_policy,
-    rollout_batched,
-    rollout_sequential,
-    uses_bf16,
-)
-from dt.evaluation.targets import resolve_targets
+from dt.evaluation.precision import module_policy
+from dt.evaluation.rollout import rollout_batched, rollout_sequential
+from dt.evaluation.setup import EvalSettings, Evaluation
+from dt.metrics import TargetResult
 from dt.models.dt_module import DTModule
 from experiments.bench_references import (
     PAPER_NET,
@@ -108,11 +102,18 @@ def cpu_model() -> str:
 
 def header(device: torch.device) -> str:
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
-    bf16 = "yes" if uses_bf16(torch.device("cpu"), "auto") else "no"
+    bf16 = "yes" if native_bf16(torch.device("cpu")) else "no"
     return (
         f"{date.today()} | CPU {cpu_model()}, {os.cpu_count()} cores | torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch thread(s) | device {device}{gpu} | CPU native bf16: {bf16}"
     )
+
+
+def native_bf16(device: torch.device) -> bool:
+    """bf16 matmuls in hardware: CUDA, or a CPU with AVX512-BF16 or AMX (elsewhere bf16 is emulated, slowly)."""
+    if device.type == "cuda":
+        return True
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 def number(x: float) -> str:
@@ -450,19 +451,26 @@ def floor(env: gym.Env, num_steps: int, seed: int) -> None:
 
 def summary(results: list[TargetResult]) -> str:
     steps = sum(int(r.lengths.sum()) for r in results)
-    returns = ", ".join(f"{r.returns.mean():.0f}" for r in results)
-    lengths = ", ".join(f"{r.lengths.mean():.0f}" for r in results)
+    values = [r.metrics() for r in results]
+    returns = ", ".join(f"{v['return_mean']:.0f}" for v in values)
+    lengths = ", ".join(f"{v['length_mean']:.0f}" for v in values)
     return f"{steps:,} env steps; return mean {returns}; length mean {lengths}"
 
 
 def eval_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.device) -> tuple[list[Row], str]:
     module, source = eval_model(dm, args, device)
-    spec = RolloutSpec.from_module(module, args.max_ep_len)
     run = module.hparams.get("run_config") or {}
-    targets = args.targets or (run.get("env") or {}).get("target_returns")
-    if not targets:
-        raise SystemExit(f"no target returns known for {spec.env_id}: pass --targets R1 R2")
-    targets = [t.value for t in resolve_targets(targets, module.hparams.data_spec)]
+    given = {
+        "target_returns": args.targets,
+        "episodes": args.episodes,
+        "max_ep_len": args.max_ep_len,
+        "seed": args.seed,
+    }
+    settings = EvalSettings.for_run(run, given)  # the rest as the run (or conf/) says
+    if not settings.target_returns:
+        raise SystemExit(f"no target returns known for {module.hparams.data_spec['env_id']}: pass --targets R1 R2")
+    evaluation = Evaluation(module, settings)  # resolves the targets and builds the spec; no envs yet
+    spec, targets = evaluation.spec, [t.value for t in evaluation.targets]
     n, T = args.episodes, len(targets)
     log(f"evaluation: {n} episodes x {len(targets)} targets {targets} with {source}")
     start = time.perf_counter()
@@ -470,17 +478,19 @@ def eval_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.device) 
     make_s = time.perf_counter() - start
     warmup_spec = replace(spec, max_ep_len=min(spec.max_ep_len, spec.context_len + 2))  # every window length once
 
-    native = uses_bf16(device, "auto")
+    native = native_bf16(device)
     timed: dict[str, tuple[float, list[TargetResult]]] = {}
     clock = {"model": 0.0, "env": 0.0, "calls": 0}
     for precision in ("32", "bf16"):
         policy = module_policy(module, precision)
-        rollout_batched(policy, envs, warmup_spec, targets, args.seed, device)  # warm-up: allocator, kernels
+        rollout_batched(
+            policy, envs, warmup_spec, target_returns=targets, seed=args.seed, device=device
+        )  # warm-up: allocator, kernels
         if precision == "32":  # instrumented for row 5: a timer around each model call and each sub-env step
             policy = timed_policy(policy, clock, device)
             plain_envs, envs.envs = envs.envs, [TimedEnv(e, clock) for e in envs.envs]
         start = time.perf_counter()
-        results = rollout_batched(policy, envs, spec, targets, args.seed, device)
+        results = rollout_batched(policy, envs, spec, target_returns=targets, seed=args.seed, device=device)
         timed[precision] = (time.perf_counter() - start, results)
         if precision == "32":
             envs.envs = plain_envs
@@ -492,7 +502,10 @@ def eval_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.device) 
     if not args.skip_sequential:
         env, policy = make_env_fn(spec)(), module_policy(module, "32")
         start = time.perf_counter()
-        seq = [rollout_sequential(policy, env, spec, target, args.seed, n, device) for target in targets]
+        seq = [
+            rollout_sequential(policy, env, spec, target_return=r, seed=args.seed, num_episodes=n, device=device)
+            for r in targets
+        ]
         b_s = time.perf_counter() - start
         env.close()
         log(f"evaluation (b): {b_s:.1f} s")

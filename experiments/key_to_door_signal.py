@@ -1,7 +1,7 @@
 """How much return-conditioned signal a Key-to-Door dataset carries, and a lookup-table policy built from it.
 
     python experiments/key_to_door_signal.py [--ids dt/key_to_door/random-1k-v0 dt/key_to_door/random-10k-v0]
-        [--episodes 1000] [--seed 10000]
+        [--episodes 1000] [--seed 10000] [--upsample N]
 
 For each dataset (generated into MINARI_DATASETS_PATH when missing): the steps where the return-to-go is 1 (the
 episode will succeed) and an object is in view, per phase, and how often the data's action there moves toward the
@@ -9,6 +9,9 @@ object, against what a uniformly random action would (the signal a learner has t
 recipe should beat: a lookup table that, for each (offset to the visible object, visible flag, phase), takes the
 action seen most often there in the dataset's successful episodes (ties at random, unseen cases uniform), rolled
 out greedily for `--episodes` episodes seeded from `--seed`.
+
+`--upsample N` also writes `<id>-successes-xN-v0`: the same episodes with every successful one repeated N times. A
+diagnostic of how diluted the signal is (train DT on it and compare), not a recipe: the paper's data is random.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from collections import Counter, defaultdict
 import numpy as np
 
 from dt.data.datamodule import returns_to_go
-from dt.data.sources import load_minari, minari_local
-from dt.envs.key_to_door import DATASETS, MOVES, ROOM, KeyToDoorEnv, generate_dataset
+from dt.data.sources import load_minari, minari_local, minari_root
+from dt.envs.key_to_door import DATASETS, MOVES, ROOM, KeyToDoorEnv, generate_dataset, random_episodes, write_dataset
 
 Key = tuple[int, int, int, int]  # (row offset, column offset, visible, phase)
 
@@ -82,11 +85,24 @@ def rollout(table: dict, episodes: int, seed: int, rng) -> float:
     return successes / episodes
 
 
+def write_upsampled(dataset_id: str, factor: int) -> str:
+    """The named dataset's episodes with every successful one repeated `factor` times, as a new local dataset."""
+    num_episodes, seed = DATASETS[dataset_id]
+    episodes = random_episodes(num_episodes, seed)
+    successes = [e for e in episodes if e["rewards"].sum() >= 1]
+    new_id = dataset_id.removesuffix("-v0") + f"-successes-x{factor}-v0"
+    write_dataset(new_id, episodes + successes * (factor - 1), minari_root(), seed)
+    total = len(episodes) + len(successes) * (factor - 1)
+    print(f"  wrote {new_id}: {total} episodes, {len(successes) * factor} successful")
+    return new_id
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", nargs="+", default=list(DATASETS))
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=10_000, help="first evaluation seed (apart from the data's)")
+    parser.add_argument("--upsample", type=int, default=0, help="also write it with successes repeated N times")
     args = parser.parse_args()
     for dataset_id in args.ids:
         if not minari_local(dataset_id):
@@ -102,6 +118,8 @@ def main() -> None:
         table = lookup_table(keys, traj.actions, traj.episode_ids, successes, rng)
         rate = rollout(table, args.episodes, args.seed, rng)
         print(f"  lookup table ({len(table)} keys seen): success {rate:.1%} over {args.episodes} episodes")
+        if args.upsample > 1:
+            write_upsampled(dataset_id, args.upsample)
 
 
 if __name__ == "__main__":

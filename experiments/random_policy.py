@@ -16,19 +16,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from dt.config import CONFIG_DIR
-from dt.envs import action_size, make_env
+from dt.console import format_table
+from dt.envs import action_size, make_env, make_env_fn, make_vector_env
 from dt.errors import report_errors
-from dt.evaluation.rollout import (
-    RolloutSpec,
-    check_targets,
-    format_table,
-    make_env_fn,
-    make_vector_env,
-    rollout_batched,
-)
-from dt.results import FILENAME, SCHEMA, dataset_info, eval_entry, write_json_atomic
+from dt.evaluation.rollout import rollout_batched
+from dt.evaluation.spec import RolloutSpec
+from dt.evaluation.targets import resolve_targets
+from dt.results import FILENAME, dataset_info, eval_entry, run_info, write_evaluation
 
 
 class UniformPolicy:
@@ -65,7 +62,7 @@ def spec_from_config(cfg) -> tuple[RolloutSpec, np.ndarray | None, np.ndarray | 
         ref_min_score=cfg.env.get("ref_min_score"),
         ref_max_score=cfg.env.get("ref_max_score"),
         env_factory=cfg.env.get("factory"),
-        action_selection="sample",
+        action_selection="sample",  # the uniform draws come from the rollout's per-episode sampling streams
         success_return=cfg.env.get("success_return"),
     )
     return spec, low, high
@@ -81,37 +78,31 @@ def main(argv: list[str] | None = None) -> None:
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=args.overrides)
     spec, low, high = spec_from_config(cfg)
-    targets = check_targets(cfg.eval.target_returns)
+    target = resolve_targets(cfg.eval.target_returns)[0]  # a random policy ignores it: reported under the first
     envs = make_vector_env(make_env_fn(spec), int(cfg.eval.episodes), cfg.eval.vectorization)
-    try:  # the target return does not steer a random policy: one rollout, reported under the first target
-        (result,) = rollout_batched(UniformPolicy(spec, low, high, cfg.seed), envs, spec, targets[:1], cfg.seed)
+    try:
+        policy = UniformPolicy(spec, low, high, cfg.seed)
+        (result,) = rollout_batched(policy, envs, spec, target_returns=[target.value], seed=cfg.seed)
     finally:
         envs.close()
     print(f"uniformly random policy on {spec.env_id}, {len(result.returns)} episodes, seed {cfg.seed}:")
     print(format_table([result]))
     if args.out is not None:
-        run = {
+        # The run block as a training run's (`results.run_info`), from a run config with no data and no model.
+        run_config = {
             "run_name": f"random-{cfg.env.name}-s{cfg.seed}",
-            "experiment": args.experiment,
-            "env": cfg.env.name,
-            "env_id": spec.env_id,
-            "dataset": None,
-            "mode": "normal",
-            "model": "random",
-            "K": 0,
-            "seed": int(cfg.seed),
-            "pct_traj": 1.0,
-            "ckpt": None,
+            "env": OmegaConf.to_container(cfg.env, resolve=True),
+            "model": {"name": "random"},
+            "seed": cfg.seed,
+            "overrides": args.overrides,
         }
-        document = {
-            "schema": SCHEMA,
-            "kind": "evaluate",
-            "run": run,
+        write_evaluation(
+            args.out / FILENAME,
+            run_info(run_config, experiment=args.experiment),
             # No training data: the `dataset` block describes the random episodes themselves.
-            "dataset": dataset_info(result.returns, int(result.lengths.sum()), spec.normalize),
-            "evals": [eval_entry(result, step=0, epoch=0, target=str(cfg.env.target_returns[0]))],
-        }
-        write_json_atomic(args.out / FILENAME, document)
+            dataset_info(result.returns, int(result.lengths.sum()), spec.normalize),
+            [eval_entry(result, step=0, epoch=0, target=target.written)],
+        )
         print(f"results: {args.out / FILENAME}")
 
 

@@ -5,7 +5,9 @@
 # GROUPs (default: all): main (DT/BC/%BC on medium and replay, DT K=1), more (DT/BC/%BC on mixed and
 # medium+expert), delayed (DT normal vs delayed on medium), init (DT on medium with the official code's
 # embedding init, model.net.embed_init=pytorch; compare with the delayed group's normal rows). Each group writes
-# $OUT/<group> and its report in docs/results/hopper-<group> (main: docs/results/hopper).
+# $OUT/<group> and its report in docs/results/hopper-<group> (main: docs/results/hopper), with the runs' results.json
+# files kept under <report>/runs/ (small: commit them) so that dt.report can be rerun on them later:
+#   python -m dt.report docs/results/hopper/runs --out docs/results/hopper
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 OUT=${RESULTS_DIR:-multirun/results}
@@ -36,10 +38,19 @@ delayed() {
 init() {
   sweep init/dt dataset.id=$M model.net.embed_init=pytorch experiment_name=embed_init_pytorch seed=0,1,2
 }
+keep_results() {  # keep_results <sweep folder> <report folder>: the runs' results files, same layout, in <report>/runs
+  local from=$1 to=$2/runs
+  rm -rf "$to"
+  (cd "$from" && find . -name results.json) | while read -r file; do
+    mkdir -p "$to/$(dirname "$file")"
+    cp "$from/$file" "$to/$file"
+  done
+}
 for group in "${@:-main more delayed init}"; do
   for g in $group; do
     "$g"
     [ "$g" = main ] && report=docs/results/hopper || report=docs/results/hopper-$g
-    "$PYTHON" -m dt.report "$OUT/$g" --out "$report"
+    keep_results "$OUT/$g" "$report"
+    "$PYTHON" -m dt.report "$report/runs" --out "$report"
   done
 done

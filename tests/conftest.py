@@ -1,49 +1,16 @@
-"""Shared fixtures: a tiny Minari dataset made on the spot and the real composed Hydra config."""
+"""Shared fixtures: a tiny Minari dataset made on the spot (plain helpers: tests/helpers.py)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import gymnasium as gym
-import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
 
-from dt.config import CONFIG_DIR
-from dt.envs.recording import record_episode, write_minari_dataset
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_MINARI = REPO_ROOT.parent / "shared" / "minari"
-TINY_ID = "test/hopper/tiny-v0"
+from tests.helpers import TINY_ID, make_minari_dataset
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
-
-
-def make_minari_dataset(root: Path, dataset_id: str, num_episodes: int = 12, max_len: int = 60, seed: int = 0) -> None:
-    """Hopper-v5 episodes from a random-ish policy, written as a Minari dataset."""
-    env = gym.make("Hopper-v5", max_episode_steps=max_len)
-    rng = np.random.default_rng(seed)
-
-    def act(obs: np.ndarray) -> np.ndarray:
-        return np.clip(rng.normal(0.0, 0.3, size=3), -1, 1).astype(np.float32)
-
-    episodes = [record_episode(env, act, seed + episode) for episode in range(num_episodes)]
-    write_minari_dataset(
-        root,
-        dataset_id,
-        episodes,
-        env.spec,
-        eval_env="Hopper-v5",
-        algorithm_name="random",
-        description="tiny random-policy Hopper-v5 dataset made by the dt test suite",
-        ref_min_score=-20.272305,
-        ref_max_score=3234.3,
-    )
 
 
 @pytest.fixture(scope="session")
@@ -59,35 +26,3 @@ def tiny_minari(tiny_minari_root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """Point MINARI_DATASETS_PATH at the tiny dataset's folder; returns its id."""
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tiny_minari_root))
     return TINY_ID
-
-
-def compose_config(overrides: list[str], output_dir: Path | None = None) -> DictConfig:
-    """The real `conf/train.yaml` composed as `python -m dt.train` would, with the Hydra node set."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    if output_dir is not None:
-        with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = str(output_dir)
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            del cfg.hydra  # as @hydra.main hands it to the task: the hydra node lives in HydraConfig
-    return cfg
-
-
-def tiny_train_overrides(dataset_id: str = TINY_ID) -> list[str]:
-    """Overrides for a seconds-long CPU training run on the tiny dataset."""
-    return [
-        f"dataset.id={dataset_id}",
-        "dataset.download=false",
-        "logger=csv",
-        "model.net.embed_dim=32",
-        "model.net.n_layer=1",
-        "K=5",
-        "data.batch_size=8",
-        "trainer.max_epochs=1",
-        "trainer.limit_train_batches=4",
-        "trainer.log_every_n_steps=1",
-        "eval.episodes=2",
-        "eval.max_ep_len=20",
-    ]

@@ -15,16 +15,12 @@ from dt.data.datamodule import WindowDataset
 from dt.data.dqn_replay import load_dqn_replay, plan_visits
 from dt.data.frames import FrameStacks
 from dt.data.sources import from_episode_list, load_minari
+from dt.envs import make_env_fn, make_vector_env
 from dt.envs.atari import check_game, make_atari, preprocess_frames
 from dt.errors import DTError
-from dt.evaluation.rollout import (
-    RolloutSpec,
-    make_env_fn,
-    make_vector_env,
-    module_policy,
-    rollout_batched,
-    rollout_sequential,
-)
+from dt.evaluation.precision import module_policy
+from dt.evaluation.rollout import rollout_batched, rollout_sequential
+from dt.evaluation.spec import RolloutSpec
 from dt.models.dt_module import DTModule
 from dt.models.encoders import AtariEncoder
 from dt.models.transformer import DecisionTransformer, DTConfig, decay_groups
@@ -34,7 +30,7 @@ pytest.importorskip("ale_py", reason="Atari needs the atari extra: pip install -
 pytest.importorskip("cv2", reason="Atari needs the atari extra: pip install -e '.[atari]'")
 
 from tests.atari_data import atari_steps, write_dqn_replay, write_minari_atari
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 STACK = (4, 84, 84)
 
@@ -189,24 +185,12 @@ def test_discrete_vectorized_rollout_on_ale_equals_sequential(action_selection: 
     assert spec.obs_shape == STACK and spec.discrete
     envs = make_vector_env(make_env_fn(spec), 2)
     policy = module_policy(module, "32")
-    (batched,) = rollout_batched(policy, envs, spec, [90], seed=3)
+    (batched,) = rollout_batched(policy, envs, spec, target_returns=[90], seed=3)
     envs.close()
     sequential = rollout_sequential(policy, make_env_fn(spec)(), spec, target_return=90, seed=3, num_episodes=2)
     assert batched.lengths.tolist() == sequential.lengths.tolist() == [7, 7]
     np.testing.assert_array_equal(batched.returns, sequential.returns)
     np.testing.assert_allclose(batched.normalized, 100 * (batched.returns - 1.7) / (30.5 - 1.7))
-
-
-def test_cosine_decay_after_warmup() -> None:
-    module = pixel_module()
-    module.hparams.optim |= {"decay": "cosine", "decay_steps": 12, "min_lr_ratio": 0.1}
-    scheduler = module.configure_optimizers()["lr_scheduler"]["scheduler"]
-    multipliers = [scheduler.lr_lambdas[0](step) for step in range(16)]
-    assert multipliers[:2] == [0.5, 1.0] and multipliers[7] == pytest.approx(0.5)  # halfway from 2 to 12
-    assert multipliers[12:] == [pytest.approx(0.1)] * 4  # flat at min_lr_ratio after decay_steps
-    module.hparams.optim["decay"] = "linear"
-    with pytest.raises(DTError, match="model.optim.decay=linear"):
-        module.configure_optimizers()
 
 
 # -- loaders ----------------------------------------------------------------------------------------------------

@@ -16,9 +16,7 @@ from dt.evaluation.callback import RolloutEval
 from dt.models.bc import BCModule
 from dt.models.policy_module import POLICY_CLASS_KEY
 from dt.train import train
-from tests.conftest import compose_config, tiny_train_overrides
-from tests.test_data import hand_made
-from tests.test_evaluate import compose_eval
+from tests.helpers import compose_config, compose_eval, hand_made, tiny_train_overrides
 
 NET = {"embed_dim": 16, "n_layer": 2, "dropout": 0.0}
 OPTIM = {"lr": 1e-3, "weight_decay": 1e-4, "warmup_steps": 1, "betas": [0.9, 0.999]}

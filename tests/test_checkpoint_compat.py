@@ -1,6 +1,6 @@
 """Checkpoints written before the package layout (class paths dt.module.DTModule, dt.bc.BCModule) keep working.
 
-The fixtures were written by `python -m dt.train` at commit 3a65fa7 on the tiny dataset of conftest
+The fixtures were written by `python -m dt.train` at commit 3a65fa7 on the tiny dataset of tests/helpers.py
 (`tiny_train_overrides()`, `trainer.max_epochs=2 trainer.limit_train_batches=2`): the DT's epoch-0 checkpoint and
 the BC run's last one.
 """
@@ -18,7 +18,7 @@ from dt.models.bc import BCModule
 from dt.models.dt_module import DTModule
 from dt.models.policy_module import POLICY_CLASS_KEY
 from dt.train import train
-from tests.conftest import compose_config, tiny_train_overrides
+from tests.helpers import compose_config, tiny_train_overrides
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OLD_DT, OLD_BC = FIXTURES / "pre_house_plan_dt.ckpt", FIXTURES / "pre_house_plan_bc.ckpt"

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from dt.errors import DTError
-from dt.evaluation.callback import evaluate_targets
 from dt.evaluation.compiled import CompiledPolicy, bucket_sizes, compile_backend, pad_rows
-from dt.evaluation.rollout import RolloutSpec, make_env_fn, make_vector_env, module_policy
+from dt.evaluation.precision import module_policy
+from dt.evaluation.setup import EvalSettings, Evaluation
 from dt.models.dt_module import DTModule
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 from tests.test_rollout import tiny_module  # noqa: F401  (a fixture)
 
 K, S, A = 4, 5, 3
@@ -48,7 +50,7 @@ def test_compile_setting_is_checked() -> None:
 def check_against_eager(backend: str, discrete: bool) -> None:
     module = small_module(discrete)
     eager = module_policy(module, "32")
-    compiled = CompiledPolicy(eager, K, max_batch=8, device=module.device, backend=backend)
+    compiled = CompiledPolicy(module, "32", K, max_batch=8, backend=backend)
     for M, T in ((8, K), (5, K), (3, 2), (1, K), (8, K)):  # padded to 8, 4 (eager: T < K), 1, 8 again
         inputs = window(M, T, discrete, seed=M + T)
         uniform = torch.rand(M, dtype=torch.float64, generator=torch.Generator().manual_seed(M)) if discrete else None
@@ -77,13 +79,17 @@ def test_compiled_calls_equal_eager_inductor(discrete: bool) -> None:
 
 
 def test_compiled_rollout_gives_the_eager_episodes(tiny_module) -> None:  # noqa: F811
-    """evaluate_targets with eval.compile: the same episodes as eager, with most calls compiled."""
-    spec = RolloutSpec.from_module(tiny_module, max_ep_len=40)
-    targets = [3600.0, 500.0]
-    envs = make_vector_env(make_env_fn(spec), 3, targets=len(targets))
-    eager = evaluate_targets(tiny_module, envs, spec, targets, seed=7, precision="32")
-    compiled = evaluate_targets(tiny_module, envs, spec, targets, seed=7, precision="32", compile="aot_eager")
-    assert max(r.lengths.max() for r in eager) > spec.context_len  # full windows were reached
+    """An Evaluation with eval.compile: the same episodes as eager, most calls compiled, graphs kept across runs."""
+    run_config = tiny_module.hparams.run_config
+    settings = EvalSettings.for_run(run_config, {"episodes": 3, "target_returns": [3600, 500], "max_ep_len": 40})
+    with Evaluation(tiny_module, settings) as evaluation:
+        eager = evaluation.run(tiny_module)
+    with Evaluation(tiny_module, replace(settings, compile="aot_eager")) as evaluation:
+        compiled = evaluation.run(tiny_module)
+        policy = evaluation.policy(tiny_module)
+        assert isinstance(policy, CompiledPolicy) and policy.compiled_calls > 0
+        assert evaluation.policy(tiny_module) is policy  # the next epoch's evaluation reuses its graphs
+    assert max(r.lengths.max() for r in eager) > evaluation.spec.context_len  # full windows were reached
     for a, b in zip(compiled, eager, strict=True):
         np.testing.assert_array_equal(a.lengths, b.lengths)
         np.testing.assert_allclose(a.returns, b.returns, rtol=0, atol=1e-4)

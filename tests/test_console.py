@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from dt.console import EvalProgress
-from tests.conftest import tiny_train_overrides
-from tests.test_train import run_cli
+from tests.helpers import run_cli, tiny_train_overrides
 
 
 def test_eval_progress_without_a_terminal_prints_one_line(capsys: pytest.CaptureFixture) -> None:

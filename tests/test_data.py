@@ -1,6 +1,8 @@
-"""Data: returns-to-go, delayed rewards, %BC filtering, windows with right padding and mask."""
+"""Data: returns-to-go, delayed rewards, %BC filtering, windows with right padding and mask, several ids as one."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -15,16 +17,9 @@ from dt.data.datamodule import (
     returns_to_go,
     top_trajectories,
 )
-from dt.data.sources import from_episode_list, load_d4rl_hdf5
+from dt.data.sources import concat, from_episode_list, load_d4rl_hdf5
 from dt.errors import DTError
-
-
-def hand_made() -> tuple:
-    """Three episodes of lengths 3, 1 and 4 with rewards chosen to make sums easy to check."""
-    rewards = [np.array([1.0, 2.0, 3.0]), np.array([10.0]), np.array([0.5, 0.5, 0.5, 0.5])]
-    observations = [np.arange(len(r) * 2, dtype=np.float64).reshape(len(r), 2) + 100 * i for i, r in enumerate(rewards)]
-    actions = [np.full((len(r), 1), float(i + 1)) for i, r in enumerate(rewards)]
-    return from_episode_list(observations, actions, rewards)
+from tests.helpers import compose_config, hand_made, make_minari_dataset
 
 
 def test_returns_to_go_per_episode() -> None:
@@ -151,3 +146,28 @@ def test_one_million_steps_through_the_vectorized_path() -> None:
     batch = dataset.__getitems__(list(range(0, len(dataset), len(dataset) // 64))[:64])
     assert batch["states"].shape == (64, 20, 11)
     np.testing.assert_allclose(dataset.returns_to_go[traj.starts[1:] - 1].numpy(), traj.returns, rtol=1e-5)
+
+
+def test_concat_offsets_episodes_and_checks_envs() -> None:
+    a, b = hand_made(), hand_made()
+    both = concat([a, b], ["a", "b"])
+    assert both.num_episodes == 6 and both.num_steps == 16
+    np.testing.assert_array_equal(both.starts, [0, 3, 4, 8, 11, 12, 16])
+    np.testing.assert_allclose(both.returns, np.concatenate([a.returns, b.returns]))
+    other = type(a)(**{**a.__dict__, "env_id": "Walker2d-v5"})
+    with pytest.raises(DTError, match="different envs .*a in None, b in Walker2d-v5.*pick ids of one env"):
+        concat([a, other], ["a", "b"])
+
+
+def test_several_ids_train_as_one(tiny_minari_root: Path, tiny_minari: str, tmp_path: Path) -> None:
+    second = "test/hopper/tiny2-v0"
+    if not (tiny_minari_root / second).is_dir():
+        make_minari_dataset(tiny_minari_root, second, num_episodes=5, seed=100)
+    data = DTDataModule([tiny_minari, second], download=False, context_len=5, batches_per_epoch=1)
+    data.setup()
+    one = DTDataModule(tiny_minari, download=False, context_len=5, batches_per_epoch=1)
+    one.setup()
+    assert data.spec["num_episodes"] == one.spec["num_episodes"] + 5
+    assert data.spec["return_max"] >= one.spec["return_max"] and data.spec["env_id"] == "Hopper-v5"
+    cfg = compose_config([f"dataset.id=[{tiny_minari},{second}]"], output_dir=tmp_path)
+    assert cfg.run_name == "hopper-tiny+tiny2-normal-dt-K20-s0"

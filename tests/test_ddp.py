@@ -14,9 +14,7 @@ from torch.utils.data import DistributedSampler
 from dt.data.datamodule import UniformStepSampler
 from dt.errors import DTError
 from dt.train import check_ddp_launch
-from tests.conftest import compose_config, tiny_train_overrides
-from tests.test_reliability import cli_env
-from tests.test_train import run_cli
+from tests.helpers import cli_env, compose_config, run_cli, tiny_train_overrides
 from tests.windows import record_overrides
 
 # --- the sampler -------------------------------------------------------------------------------------------

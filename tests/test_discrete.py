@@ -11,23 +11,17 @@ import numpy as np
 import pytest
 import torch
 
+from dt.envs import check_env, make_env_fn, make_vector_env
 from dt.envs.recording import record_episode, write_minari_dataset
 from dt.errors import DTError
 from dt.evaluate import evaluate
-from dt.evaluation.rollout import (
-    RolloutSpec,
-    check_env,
-    make_env_fn,
-    make_vector_env,
-    module_policy,
-    rollout_batched,
-    rollout_sequential,
-)
+from dt.evaluation.precision import module_policy
+from dt.evaluation.rollout import rollout_batched, rollout_sequential
+from dt.evaluation.spec import RolloutSpec
 from dt.models.dt_module import DTModule
 from dt.models.heads import DiscreteHead
 from dt.train import check_dataset_env, train
-from tests.conftest import compose_config
-from tests.test_evaluate import compose_eval
+from tests.helpers import compose_config, compose_eval
 
 CARTPOLE_ID = "test/cartpole/tiny-v0"
 # CartPole-v1 as a small env config (no conf/env file: the tests need no more than this).
@@ -123,14 +117,18 @@ def test_discrete_batched_equals_sequential(trained, selection: str) -> None:
     policy = module_policy(module, precision="32")
     episodes, targets = 5, [30.0, 5.0]  # both targets in one batch, each with its own copy of the episode streams
     envs = make_vector_env(make_env_fn(spec), episodes, targets=2)
-    results = rollout_batched(policy, envs, spec, targets, seed=3)
+    results = rollout_batched(policy, envs, spec, target_returns=targets, seed=3)
     for batched, target in zip(results, targets, strict=True):
-        sequential = rollout_sequential(policy, make_env_fn(spec)(), spec, target, seed=3, num_episodes=episodes)
+        sequential = rollout_sequential(
+            policy, make_env_fn(spec)(), spec, target_return=target, seed=3, num_episodes=episodes
+        )
         np.testing.assert_array_equal(batched.lengths, sequential.lengths)
         np.testing.assert_array_equal(batched.returns, sequential.returns)
     batched = results[0]
     assert batched.lengths.max() > spec.context_len  # the window slid
-    (again,) = rollout_batched(policy, make_vector_env(make_env_fn(spec), episodes), spec, [30.0], seed=3)
+    (again,) = rollout_batched(
+        policy, make_vector_env(make_env_fn(spec), episodes), spec, target_returns=[30.0], seed=3
+    )
     np.testing.assert_array_equal(again.lengths, batched.lengths)  # alone or beside another target: the same
     assert batched.success_rate == float((batched.returns >= 25).mean())
 
@@ -143,11 +141,13 @@ def test_sampling_follows_the_policy_and_the_seed() -> None:
             logits = torch.log(torch.tensor([0.1, 0.9])).expand(len(rtg), -1)
             return DiscreteHead().act(logits, uniform)
 
-    spec = RolloutSpec("CartPole-v1", 4, 2, True, context_len=3, max_ep_len=30, timestep_limit=30)
+    spec = RolloutSpec(
+        "CartPole-v1", 4, 2, True, context_len=3, max_ep_len=30, timestep_limit=30, action_selection="argmax"
+    )
     envs = make_vector_env(make_env_fn(spec), 8)
-    (greedy,) = rollout_batched(Biased(), envs, spec, [30.0], seed=0)
+    (greedy,) = rollout_batched(Biased(), envs, spec, target_returns=[30.0], seed=0)
     sampling = replace(spec, action_selection="sample")
-    sampled = [rollout_batched(Biased(), envs, sampling, [30.0], seed=s)[0] for s in (0, 1)]
+    sampled = [rollout_batched(Biased(), envs, sampling, target_returns=[30.0], seed=s)[0] for s in (0, 1)]
     assert len(set(greedy.lengths.tolist())) <= 3  # always pushing right: the pole falls within a few steps
     assert not np.array_equal(sampled[0].lengths, sampled[1].lengths)
 
@@ -155,7 +155,7 @@ def test_sampling_follows_the_policy_and_the_seed() -> None:
 def test_evaluate_carries_action_selection_and_success_rate(trained) -> None:
     ckpt = trained[1] / "checkpoints" / "last.ckpt"
     results = evaluate(compose_eval([f"ckpt={ckpt}", "device=cpu", "eval.action_selection=argmax"]))
-    assert results[0].success_rate is not None and "eval/target_30/success_rate" in results[0].metrics()
+    assert results[0].success_rate is not None and "success_rate" in results[0].metrics()
     with pytest.raises(DTError, match="eval.action_selection=best must be one of sample, argmax"):
         evaluate(compose_eval([f"ckpt={ckpt}", "eval.action_selection=best"]))
 
@@ -175,6 +175,8 @@ def test_discrete_and_continuous_mismatches_are_one_line_errors() -> None:
     assert check_dataset_env({**continuous, "discrete": True, "act_dim": 1}, cartpole)["act_dim"] == 2
     with pytest.raises(DTError, match="the dataset has 5 actions but the env has 2"):
         check_dataset_env({**continuous, "discrete": True, "act_dim": 5}, cartpole)
-    spec = RolloutSpec("CartPole-v1", 4, 2, False, context_len=3, max_ep_len=30, timestep_limit=30)
+    spec = RolloutSpec(
+        "CartPole-v1", 4, 2, False, context_len=3, max_ep_len=30, timestep_limit=30, action_selection="sample"
+    )
     with pytest.raises(DTError, match="the model has continuous actions but the env's are discrete"):
         check_env(make_env_fn(spec)(), spec)

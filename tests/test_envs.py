@@ -27,6 +27,7 @@ def test_factory_by_dotted_path() -> None:
     env.close()
 
 
-def test_unknown_factory_is_a_user_error() -> None:
+def test_unknown_factory_is_a_user_error(caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(DTError, match="env.factory=dt.envs.nope"):
         resolve_factory("dt.envs.nope")
+    assert not caplog.records  # Hydra's lookup logs its own error line: silenced, the DTError is the one line

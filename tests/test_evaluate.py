@@ -12,26 +12,16 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig
 
-from dt.config import CONFIG_DIR
 from dt.errors import DTError
 from dt.evaluate import evaluate
 from dt.evaluation.callback import RolloutEval
+from dt.evaluation.setup import EvalSettings
 from dt.train import train
-from tests.conftest import TINY_ID, compose_config, tiny_train_overrides
+from tests.helpers import REPO_ROOT, TINY_ID, compose_config, compose_eval, tiny_train_overrides
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 EVAL_OVERRIDES = ["eval.episodes=3", "eval.max_ep_len=30"]  # seconds, not minutes, on CPU
 METRICS = ("return_mean", "return_std", "normalized_mean", "length_mean")
-
-
-def compose_eval(overrides: list[str]) -> DictConfig:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="evaluate", overrides=overrides)
 
 
 def rollout_callback(trainer) -> RolloutEval:
@@ -135,3 +125,20 @@ def test_evaluate_warns_when_the_simulator_version_differs(trained, tmp_path: Pa
     ]
     evaluate(compose_eval([f"ckpt={trained[1] / 'checkpoints' / 'last.ckpt'}", "eval.episodes=1"]))
     assert "warning" not in capsys.readouterr().err
+
+
+def test_settings_come_from_the_command_line_else_the_run_else_conf() -> None:
+    """No evaluation default in code: what the command line leaves unset comes from the checkpoint's run, and
+    what an older run config lacks from conf/train.yaml (its `${env.*}` read from the run's env)."""
+    run = {"env": {"target_returns": [10, 5], "max_ep_len": 50}, "eval": {"episodes": 7, "env_id": None}, "seed": 3}
+    settings = EvalSettings.for_run(run, {"episodes": 2, "action_selection": None, "seed": None})
+    assert (settings.episodes, settings.env_id, settings.seed) == (2, None, 3)  # given, then the run's
+    conf = compose_config([]).eval
+    assert (settings.vectorization, settings.precision, settings.action_selection) == (
+        conf.vectorization,
+        conf.precision,
+        conf.action_selection,
+    )
+    assert settings.target_returns == [10, 5] and settings.max_ep_len == 50
+    bare = EvalSettings.for_run({})  # a hand-made module: conf's seed; no env, so no targets
+    assert bare.seed == compose_config([]).seed and bare.target_returns is None

@@ -28,7 +28,7 @@ from dt.envs.key_to_door import (
     write_dataset,
 )
 from dt.errors import DTError
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 TOWARD = {(-1, 0): 0, (1, 0): 1, (0, -1): 2, (0, 1): 3}  # offset sign -> action
 

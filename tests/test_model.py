@@ -1,4 +1,4 @@
-"""Model: shapes, causality, padding invariance, optimizer groups, heads."""
+"""Model: shapes, causality, padding invariance, heads; the optimizer and schedule the module builds."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from dt.errors import DTError
+from dt.models.dt_module import DTModule
 from dt.models.heads import ContinuousHead, DiscreteHead
 from dt.models.transformer import DecisionTransformer, DTConfig, decay_groups
 
@@ -16,6 +17,15 @@ def make_model(discrete: bool = False, **kwargs) -> DecisionTransformer:
     torch.manual_seed(0)
     config = DTConfig(state_dim=S, act_dim=A, discrete=discrete, context_len=K, max_ep_len=50, embed_dim=32, **kwargs)
     return DecisionTransformer(config).eval()
+
+
+def make_module(**optim) -> DTModule:
+    """A small continuous-action DTModule as dt.train builds it (AdamW + warmup from `model.optim`)."""
+    torch.manual_seed(0)
+    spec = {"state_dim": S, "act_dim": A, "discrete": False, "state_mean": [0.0] * S, "state_std": [1.0] * S}
+    net = {"embed_dim": 16, "n_layer": 1, "n_head": 1}
+    optim = {"lr": 6e-4, "weight_decay": 0.1, "warmup_steps": 2, "betas": [0.9, 0.95], **optim}
+    return DTModule(net, optim, spec, K, max_ep_len=50, return_scale=1.0)
 
 
 def inputs(discrete: bool = False) -> tuple[torch.Tensor, ...]:
@@ -63,20 +73,47 @@ def test_right_padding_never_influences_real_steps() -> None:
 def test_timestep_embedding_is_shared_by_the_three_tokens_of_a_step() -> None:
     model = make_model()
     rtg, states, actions, timesteps = inputs()
-    shifted = model(rtg, states, actions, timesteps + 1)
-    assert not torch.allclose(shifted, model(rtg, states, actions, timesteps))
+    timesteps = timesteps + torch.arange(B)[:, None] * 7  # a different timestep for every step of every row
+    seen: dict[str, torch.Tensor] = {}
+    parts = ("embed_timestep", "embed_return", "embed_state", "embed_action")
+    for name in parts:
+        getattr(model, name).register_forward_hook(lambda m, i, out, name=name: seen.__setitem__(name, out))
+    model.embed_ln.register_forward_hook(lambda m, i, out: seen.__setitem__("tokens", i[0]))  # (B, 3T, C)
+    model(rtg, states, actions, timesteps)
+    time = seen["embed_timestep"]  # (B, T, C)
+    torch.testing.assert_close(time, model.embed_timestep.weight[timesteps])
+    tokens = seen["tokens"].reshape(B, K, 3, -1)  # R̂_t, s_t, a_t
+    for slot, name in enumerate(parts[1:]):  # each token is its own embedding plus the step's one timestep vector
+        torch.testing.assert_close(tokens[:, :, slot] - seen[name], time, rtol=0, atol=1e-6)
     assert not hasattr(model, "embed_position")  # no per-token position embedding
 
 
-def test_optim_groups_decay_only_linear_weights() -> None:
-    model = make_model()
-    decay, no_decay = model.optim_groups(0.1)
-    names = {id(p): n for n, p in model.named_parameters()}
-    decayed = {names[id(p)] for p in decay["params"]}
-    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
-    assert all(n.endswith("weight") for n in decayed)
-    assert not any("ln" in n or "embed_timestep" in n or n.endswith("bias") for n in decayed)
-    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+@pytest.mark.parametrize("params", ["weights", "all"])
+def test_optimizer_lightning_builds_has_the_decay_groups(params: str) -> None:
+    module = make_module(weight_decay_params=params)
+    optimizer = module.configure_optimizers()["optimizer"]  # what Lightning's Trainer calls to get its optimizer
+    names = {id(p): n for n, p in module.named_parameters()}
+    groups = [{names[id(p)] for p in group["params"]} for group in optimizer.param_groups]
+    assert set().union(*groups) == set(names.values()) and sum(map(len, groups)) == len(names)  # each once
+    if params == "all":
+        assert [g["weight_decay"] for g in optimizer.param_groups] == [0.1]
+        return
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.1, 0.0]
+    linear = {f"model.{n}.weight" for n, m in module.model.named_modules() if isinstance(m, torch.nn.Linear)}
+    assert groups[0] == linear and "model.blocks.0.attn.qkv.weight" in linear  # nanoGPT: Linear weights only
+    assert {"model.embed_timestep.weight", "model.embed_ln.weight", "model.blocks.0.attn.qkv.bias"} <= groups[1]
+
+
+def test_cosine_decay_after_warmup() -> None:
+    module = make_module()
+    module.hparams.optim |= {"decay": "cosine", "decay_steps": 12, "min_lr_ratio": 0.1}
+    scheduler = module.configure_optimizers()["lr_scheduler"]["scheduler"]
+    multipliers = [scheduler.lr_lambdas[0](step) for step in range(16)]
+    assert multipliers[:2] == [0.5, 1.0] and multipliers[7] == pytest.approx(0.5)  # halfway from 2 to 12
+    assert multipliers[12:] == [pytest.approx(0.1)] * 4  # flat at min_lr_ratio after decay_steps
+    module.hparams.optim["decay"] = "linear"
+    with pytest.raises(DTError, match="model.optim.decay=linear"):
+        module.configure_optimizers()
 
 
 def test_continuous_head_masks_padding() -> None:

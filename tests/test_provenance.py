@@ -11,7 +11,7 @@ import yaml
 
 from dt.provenance import PACKAGES, provenance, simulator_mismatch
 from dt.train import train
-from tests.conftest import compose_config, tiny_train_overrides
+from tests.helpers import compose_config, tiny_train_overrides
 
 
 def test_provenance_names_versions_and_commit() -> None:

@@ -10,7 +10,7 @@ import pytest
 from dt.report.paper import d4rl_name, paper_score
 from dt.report.tables import fill_dataset_returns, main, write_report
 from dt.results import SCHEMA, load_results
-from tests.conftest import compose_config, tiny_train_overrides
+from tests.helpers import compose_config, tiny_train_overrides
 
 PNG_MAGIC = b"\x89PNG"
 

@@ -1,4 +1,4 @@
-"""results.json (the contract with dt.report), data-relative targets and several datasets as one."""
+"""results.json, the contract with dt.report: what training and dt.evaluate write, and keep when resumed."""
 
 from __future__ import annotations
 
@@ -9,18 +9,11 @@ import numpy as np
 import pytest
 from hydra.core.hydra_config import HydraConfig
 
-from dt.data.datamodule import DTDataModule
-from dt.data.sources import concat
-from dt.errors import DTError
 from dt.evaluate import evaluate
-from dt.evaluation.rollout import TargetResult
-from dt.evaluation.targets import FORMS, Target, resolve_targets
-from dt.resolvers import dataset_tag, pct_tag
+from dt.metrics import TargetResult
 from dt.results import RunResults
 from dt.train import train
-from tests.conftest import compose_config, make_minari_dataset, tiny_train_overrides
-from tests.test_data import hand_made
-from tests.test_evaluate import compose_eval
+from tests.helpers import compose_config, compose_eval, tiny_train_overrides
 
 RUN_KEYS = {"run_name", "experiment", "env", "env_id", "dataset", "mode", "model", "K", "seed", "pct_traj", "ckpt"}
 RUN_KEYS |= {"overrides"}
@@ -38,60 +31,6 @@ EVAL_KEYS = {
     "episodes",
     "returns",
 }
-DATA_SPEC = {"return_max": 3222.36, "return_mean": 1508.0}
-
-
-def test_targets_numbers_and_multiples() -> None:
-    targets = resolve_targets([3600, "1.5max", "max", "0.5mean", "2*max", 1800.5], DATA_SPEC)
-    assert [t.written for t in targets] == ["3600", "1.5max", "max", "0.5mean", "2*max", "1800.5"]
-    assert [t.value for t in targets] == [3600.0, 4834.0, 3222.0, 754.0, 6445.0, 1800.5]  # 4 significant digits
-    assert resolve_targets("0.25max", DATA_SPEC) == [Target("0.25max", 805.6)]  # one entry: a `-m` sweep value
-
-
-@pytest.mark.parametrize("bad", [["1.5maxx"], ["x"], [], ["nan"], [True], "max1.5"])
-def test_target_syntax_errors_show_the_accepted_forms(bad) -> None:
-    with pytest.raises(DTError) as err:
-        resolve_targets(bad, DATA_SPEC)
-    assert "eval.target_returns" in str(err.value) and ("\n" not in str(err.value))
-    if bad not in (["nan"],):
-        assert FORMS in str(err.value)
-
-
-def test_multiple_needs_dataset_stats() -> None:
-    with pytest.raises(DTError, match="does not record: give the target as a number"):
-        resolve_targets(["1.5max"], {})
-
-
-def test_concat_offsets_episodes_and_checks_envs() -> None:
-    a, b = hand_made(), hand_made()
-    both = concat([a, b], ["a", "b"])
-    assert both.num_episodes == 6 and both.num_steps == 16
-    np.testing.assert_array_equal(both.starts, [0, 3, 4, 8, 11, 12, 16])
-    np.testing.assert_allclose(both.returns, np.concatenate([a.returns, b.returns]))
-    other = type(a)(**{**a.__dict__, "env_id": "Walker2d-v5"})
-    with pytest.raises(DTError, match="different envs .*a in None, b in Walker2d-v5.*pick ids of one env"):
-        concat([a, other], ["a", "b"])
-
-
-def test_run_name_parts() -> None:
-    assert dataset_tag(["sb3/hopper/medium-v0", "sb3/hopper/expert-v0"]) == "medium+expert"
-    assert dataset_tag("mujoco/hopper/simple-v0") == "simple"
-    assert dataset_tag(None, "/data/hopper_medium-v2.hdf5") == "hopper_medium"
-    assert (pct_tag(1.0), pct_tag(0.1), pct_tag(1)) == ("", "-pct0.1", "")
-
-
-def test_several_ids_train_as_one(tiny_minari_root: Path, tiny_minari: str, tmp_path: Path) -> None:
-    second = "test/hopper/tiny2-v0"
-    if not (tiny_minari_root / second).is_dir():
-        make_minari_dataset(tiny_minari_root, second, num_episodes=5, seed=100)
-    data = DTDataModule([tiny_minari, second], download=False, context_len=5, batches_per_epoch=1)
-    data.setup()
-    one = DTDataModule(tiny_minari, download=False, context_len=5, batches_per_epoch=1)
-    one.setup()
-    assert data.spec["num_episodes"] == one.spec["num_episodes"] + 5
-    assert data.spec["return_max"] >= one.spec["return_max"] and data.spec["env_id"] == "Hopper-v5"
-    cfg = compose_config([f"dataset.id=[{tiny_minari},{second}]"], output_dir=tmp_path)
-    assert cfg.run_name == "hopper-tiny+tiny2-normal-dt-K20-s0"
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from dt.console import format_table
+from dt.envs import make_env_fn, make_vector_env
 from dt.errors import DTError
-from dt.evaluation.rollout import (
-    RolloutSpec,
-    TargetResult,
-    check_targets,
-    format_table,
-    make_env_fn,
-    make_vector_env,
-    module_policy,
-    rollout_batched,
-    rollout_sequential,
-    uses_bf16,
-)
-from tests.conftest import compose_config, tiny_train_overrides
+from dt.evaluation.precision import module_policy, uses_bf16
+from dt.evaluation.rollout import rollout_batched, rollout_sequential
+from dt.evaluation.spec import RolloutSpec
+from dt.metrics import TargetResult
+from tests.helpers import compose_config, tiny_train_overrides
 
 
 class CountdownEnv(gym.Env):
@@ -63,14 +57,21 @@ class RecordingPolicy:
 
 
 TOY_SPEC = RolloutSpec(
-    env_id="countdown", state_dim=2, act_dim=1, discrete=False, context_len=3, max_ep_len=10, timestep_limit=10
+    env_id="countdown",
+    state_dim=2,
+    act_dim=1,
+    discrete=False,
+    context_len=3,
+    max_ep_len=10,
+    timestep_limit=10,
+    action_selection="sample",
 )
 
 
 def toy_rollout(spec: RolloutSpec, seed: int = 0, num_envs: int = 5) -> tuple[TargetResult, RecordingPolicy, list]:
     envs = make_vector_env(CountdownEnv, num_envs)
     policy = RecordingPolicy()
-    (result,) = rollout_batched(policy, envs, spec, [100.0], seed)
+    (result,) = rollout_batched(policy, envs, spec, target_returns=[100.0], seed=seed)
     return result, policy, envs.envs
 
 
@@ -92,7 +93,7 @@ def test_finished_episodes_leave_the_batch_and_autoreset_never_counts() -> None:
 def test_async_vector_env_gives_the_same_episodes() -> None:
     envs = make_vector_env(CountdownEnv, 5, "async")
     try:
-        (result,) = rollout_batched(RecordingPolicy(), envs, TOY_SPEC, [100.0], seed=0)
+        (result,) = rollout_batched(RecordingPolicy(), envs, TOY_SPEC, target_returns=[100.0], seed=0)
     finally:
         envs.close()
     np.testing.assert_array_equal(result.returns, toy_rollout(TOY_SPEC)[0].returns)
@@ -129,19 +130,23 @@ def tiny_module(tiny_minari: str, tmp_path):
 @pytest.mark.parametrize("noise", [0.0, 0.1])
 def test_batched_equals_sequential_on_hopper(tiny_module, noise: float) -> None:
     """Both targets in one batch give, per target, the episodes of one-at-a-time batch-1 rollouts."""
-    spec = replace(RolloutSpec.from_module(tiny_module, max_ep_len=40), init_state_noise=noise)
+    spec = replace(
+        RolloutSpec.from_module(tiny_module, action_selection="sample", max_ep_len=40), init_state_noise=noise
+    )
     policy = module_policy(tiny_module, precision="32")
     episodes, targets = 4, [3600.0, 500.0]
     envs = make_vector_env(make_env_fn(spec), episodes, targets=len(targets))
-    batched = rollout_batched(policy, envs, spec, targets, seed=7)
+    batched = rollout_batched(policy, envs, spec, target_returns=targets, seed=7)
     assert [r.target_return for r in batched] == targets and envs.num_envs == 8
     for result, target in zip(batched, targets, strict=True):
-        sequential = rollout_sequential(policy, make_env_fn(spec)(), spec, target, seed=7, num_episodes=episodes)
+        sequential = rollout_sequential(
+            policy, make_env_fn(spec)(), spec, target_return=target, seed=7, num_episodes=episodes
+        )
         np.testing.assert_array_equal(result.lengths, sequential.lengths)
         assert result.lengths.max() > spec.context_len  # the context window did slide
         np.testing.assert_allclose(result.returns, sequential.returns, rtol=0, atol=1e-4)
     assert not np.array_equal(batched[0].returns, batched[1].returns)  # the target conditions the policy
-    again = rollout_batched(policy, envs, spec, targets, seed=7)  # same seed, same numbers
+    again = rollout_batched(policy, envs, spec, target_returns=targets, seed=7)  # same seed, same numbers
     for a, b in zip(again, batched, strict=True):
         np.testing.assert_array_equal(a.returns, b.returns)
 
@@ -149,13 +154,13 @@ def test_batched_equals_sequential_on_hopper(tiny_module, noise: float) -> None:
 def test_targets_must_split_the_envs_evenly() -> None:
     envs = make_vector_env(CountdownEnv, 5)
     with pytest.raises(DTError, match="5 envs"):
-        rollout_batched(RecordingPolicy(), envs, TOY_SPEC, [100.0, 50.0], seed=0)
+        rollout_batched(RecordingPolicy(), envs, TOY_SPEC, target_returns=[100.0, 50.0], seed=0)
     with pytest.raises(DTError, match="eval.episodes"):
         make_vector_env(CountdownEnv, 0, targets=2)
 
 
 def test_spec_prefers_dataset_reference_scores(tiny_module) -> None:
-    spec = RolloutSpec.from_module(tiny_module)
+    spec = RolloutSpec.from_module(tiny_module, action_selection="sample")
     assert spec.env_id == "Hopper-v5" and spec.context_len == 5
     assert (spec.ref_min_score, spec.ref_max_score) == (-20.272305, 3234.3)
     np.testing.assert_allclose(spec.normalize(np.array([-20.272305, 3234.3])), [0.0, 100.0])
@@ -163,29 +168,26 @@ def test_spec_prefers_dataset_reference_scores(tiny_module) -> None:
 
 def test_metric_names_and_table() -> None:
     result = TargetResult(3600.0, np.array([1.0, 3.0]), np.array([10, 20]), np.array([5.0, 7.0]))
-    assert result.metrics() == {
+    assert result.logged() == {
         "eval/target_3600/return_mean": 2.0,
         "eval/target_3600/return_std": 1.0,
-        "eval/target_3600/length_mean": 15.0,
         "eval/target_3600/normalized_mean": 6.0,
+        "eval/target_3600/length_mean": 15.0,
     }
     fractional = TargetResult(1800.5, result.returns, result.lengths, normalized=None)
-    assert sorted(fractional.metrics()) == [
+    assert sorted(fractional.logged()) == [
         f"eval/target_1800.5/{m}" for m in ("length_mean", "return_mean", "return_std")
     ]
     assert "3600" in format_table([result])
 
 
-def test_precision() -> None:
-    cpu = torch.device("cpu")
-    assert not uses_bf16(cpu, "32") and uses_bf16(cpu, "bf16") and uses_bf16(torch.device("cuda"), "auto")
+def test_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert not uses_bf16(cpu, "32") and uses_bf16(cpu, "bf16")
+    assert not uses_bf16(cpu, "auto")  # fp32 on every CPU, native bf16 or not: the same returns everywhere
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    assert uses_bf16(cuda, "auto")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert not uses_bf16(cuda, "auto")  # CUDA without bf16 (pre-Ampere): fp32
     with pytest.raises(DTError, match="eval.precision"):
         uses_bf16(cpu, "fp8")
-
-
-def test_check_targets() -> None:
-    assert check_targets([3600, 1800]) == [3600.0, 1800.0]
-    assert check_targets(3600) == [3600.0]
-    for bad in ([], None, [float("nan")], [float("inf")], ["high"]):
-        with pytest.raises(DTError, match="eval.target_returns"):
-            check_targets(bad)

@@ -18,7 +18,7 @@ from dt.cli import check_group_choices
 from dt.config import CONFIG_DIR
 from dt.errors import DTError
 from dt.evaluation.targets import resolve_targets
-from tests.conftest import compose_config, tiny_train_overrides
+from tests.helpers import compose_config, tiny_train_overrides
 
 EXPERIMENTS = {"gym_table": 24, "delayed": 12, "context": 12, "pct_bc": 24}
 

@@ -1,47 +1,15 @@
-"""Training end to end: config composition, fast_dev_run, the CLI, and the shared dataset when present."""
+"""Training end to end: fast_dev_run, the CLI, one seed one result, the shared dataset."""
 
 from __future__ import annotations
 
-import csv
-import itertools
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from dt.models.dt_module import DTModule
 from dt.train import train
-from tests.conftest import SHARED_MINARI, compose_config, tiny_train_overrides
-
-ENVS = ["hopper", "halfcheetah", "walker2d"]
-QUALITIES = ["simple", "medium", "expert"]
-MODES = ["normal", "delayed", "noise"]
-
-
-@pytest.mark.parametrize("env,quality,mode", list(itertools.product(ENVS, QUALITIES, MODES)))
-def test_every_env_dataset_mode_composes(env: str, quality: str, mode: str, tmp_path: Path) -> None:
-    cfg = compose_config([f"env={env}", f"dataset={quality}", f"mode={mode}"], output_dir=tmp_path)
-    assert cfg.data.dataset_id == f"mujoco/{env}/{quality}-v0"
-    assert cfg.data.delayed == (mode == "delayed")
-    assert cfg.model.context_len == cfg.data.context_len == 20
-    assert cfg.data.batches_per_epoch == cfg.trainer.limit_train_batches == 10_000
-    assert len(cfg.env.target_returns) == 2 and cfg.env.return_scale == 1000
-    instantiate(cfg.data)  # constructs without touching the data
-
-
-def test_defaults_are_the_papers_gym_settings(tmp_path: Path) -> None:
-    cfg = compose_config([], output_dir=tmp_path)
-    assert (cfg.K, cfg.data.batch_size, cfg.trainer.max_epochs) == (20, 64, 10)
-    net = {"embed_dim": 128, "n_layer": 3, "n_head": 1, "activation": "relu", "dropout": 0.1, "embed_init": "gpt2"}
-    net |= {"embed_dropout": None, "residual_init": "scaled"}
-    assert cfg.model.net == net
-    assert cfg.model.optim.lr == 1e-4 and cfg.model.optim.weight_decay == 1e-4
-    assert cfg.model.optim.warmup_steps == 10_000 and cfg.trainer.gradient_clip_val == 0.25
-    assert list(cfg.logger) == ["wandb"] and cfg.logger.wandb.mode == os.environ.get("WANDB_MODE", "offline")
+from tests.helpers import SHARED_MINARI, compose_config, read_metrics, run_cli, tiny_train_overrides
 
 
 def test_fast_dev_run_trains_and_checkpoint_can_act(tiny_minari: str, tmp_path: Path) -> None:
@@ -62,21 +30,6 @@ def test_fast_dev_run_trains_and_checkpoint_can_act(tiny_minari: str, tmp_path: 
 def test_lightning_fast_dev_run_flag(tiny_minari: str, tmp_path: Path) -> None:
     cfg = compose_config([*tiny_train_overrides(), "+trainer.fast_dev_run=true"], output_dir=tmp_path)
     assert train(cfg).global_step == 1
-
-
-def read_metrics(output_dir: Path) -> list[dict[str, str]]:
-    with open(output_dir / "csv" / "metrics.csv") as f:
-        return list(csv.DictReader(f))
-
-
-def run_cli(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dt.train", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def test_cli_shows_config_for_the_main_command() -> None:
@@ -144,3 +97,22 @@ def test_training_loss_falls_on_shared_hopper_medium(tmp_path: Path, monkeypatch
     losses = [float(r["train/loss"]) for r in read_metrics(tmp_path) if r["train/loss"]]
     assert len(losses) == 12
     assert sum(losses[-3:]) / 3 < 0.7 * sum(losses[:3]) / 3, losses
+
+
+# --- reproducibility ---------------------------------------------------------------------------------------
+
+
+def logged_run(tmp_path: Path, seed: int) -> tuple[list[str], list[str]]:
+    overrides = [*tiny_train_overrides(), f"seed={seed}", "trainer.limit_train_batches=8", "trainer.max_epochs=2"]
+    train(compose_config(overrides, output_dir=tmp_path))
+    rows = read_metrics(tmp_path)
+    losses = [r["train/loss"] for r in rows if r["train/loss"]]
+    returns = [r[k] for r in rows for k in r if k.endswith("return_mean") and r[k]]
+    return losses, returns
+
+
+def test_same_seed_same_losses_and_eval_returns(tiny_minari: str, tmp_path: Path) -> None:
+    losses, returns = logged_run(tmp_path / "a", seed=7)
+    assert len(losses) == 16 and len(returns) >= 4
+    assert logged_run(tmp_path / "b", seed=7) == (losses, returns)
+    assert logged_run(tmp_path / "c", seed=8)[0] != losses

@@ -7,12 +7,14 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from tqdm.auto import tqdm
+
+from dt import metrics
+from dt.metrics import TargetResult
 
 
 class _DropLightningTips(logging.Filter):
@@ -72,11 +74,39 @@ class EvalProgress:
         self.bar.close()
 
 
-def update_scores(scores: dict[float, dict[str, dict]], results: list[Any], step: int) -> None:
+def format_table(results: list[TargetResult]) -> str:
+    """Target vs achieved, one row per target: a column per metric that any target defines (n/a elsewhere)."""
+    values = [r.values() for r in results]
+    shown = [m for m in metrics.METRICS if any(v[m.name] is not None for v in values)]
+    widths = [max(len(m.header), 8) + 1 for m in shown]
+    header = " ".join([f"{'target':>10}", *(f"{m.header:>{w}}" for m, w in zip(shown, widths, strict=True))])
+    header += f" {'episodes':>8}"
+    rows = [header, "-" * len(header)]
+    for r, v in zip(results, values, strict=True):
+        cells = [_cell(v[m.name], m.cell, w) for m, w in zip(shown, widths, strict=True)]
+        rows.append(" ".join([f"{r.name:>10}", *cells, f"{r.episodes:8d}"]))
+    return "\n".join(rows)
+
+
+def _cell(value: float | None, spec: str, width: int) -> str:
+    return f"{'n/a' if value is None else format(value, spec):>{width}}"
+
+
+def summary(results: list[TargetResult]) -> str:
+    """One line for the console: `target 3600: return 1523 ± 310, normalized 47.4, length 520; ...`."""
+    parts = []
+    for r in results:
+        values = r.values()
+        briefs = "".join(m.brief(values[m.name]) for m in metrics.METRICS if values[m.name] is not None)
+        parts.append(f"target {r.name}: {briefs.removeprefix(', ')}")
+    return "; ".join(parts)
+
+
+def update_scores(scores: dict[float, dict[str, dict]], results: list[TargetResult], step: int) -> None:
     """Per target return: the `last` evaluation and the `best` one (mean return, normalized mean, step)."""
     for r in results:
-        normalized = float(r.normalized.mean()) if r.normalized is not None else None
-        score = {"return": float(r.returns.mean()), "normalized": normalized, "step": step}
+        values = r.values()
+        score = {"return": values["return_mean"], "normalized": values["normalized_mean"], "step": step}
         entry = scores.setdefault(r.target_return, {"best": score})
         if score["return"] >= entry["best"]["return"]:
             entry["best"] = score

@@ -18,11 +18,12 @@ from omegaconf import DictConfig, OmegaConf
 from dt.checkpointing import load_dt_checkpoint
 from dt.cli import check_group_choices
 from dt.config import CONFIG_DIR
-from dt.console import quiet_third_party
+from dt.console import format_table, quiet_third_party
 from dt.errors import DTError, report_errors
-from dt.evaluation.callback import evaluate_targets
-from dt.evaluation.rollout import RolloutSpec, TargetResult, check_env, format_table, make_env_fn, make_vector_env
-from dt.evaluation.targets import Target, resolve_targets
+from dt.evaluation.setup import EvalSettings, Evaluation
+from dt.evaluation.spec import RolloutSpec
+from dt.evaluation.targets import Target
+from dt.metrics import TargetResult
 from dt.models.policy_module import PolicyModule, policy_class
 from dt.provenance import simulator_mismatch
 from dt.results import FILENAME, dataset_info_from_spec, eval_entry, run_info, write_evaluation
@@ -36,26 +37,10 @@ def load_module(ckpt: str | None, device: str = "cpu") -> PolicyModule:
     return cls.load_from_checkpoint(ckpt, map_location=device, weights_only=True)
 
 
-def resolve_settings(cfg: DictConfig, module: Any) -> dict[str, Any]:
-    """Each eval setting: the command line's, else the training run's `eval` node, else a default."""
-    run = module.hparams.get("run_config") or {}
-    trained = run.get("eval") or {}
-    given = OmegaConf.to_container(cfg.get("eval") or {}, resolve=True)
-    defaults = {
-        "target_returns": (run.get("env") or {}).get("target_returns"),
-        "episodes": 100,
-        "vectorization": "sync",
-        "precision": "auto",
-        "compile": False,
-        "max_ep_len": None,
-        "env_id": None,
-        "action_selection": "sample",
-    }
-    settings = {k: given.get(k) if given.get(k) is not None else trained.get(k, v) for k, v in defaults.items()}
-    settings["target_returns"] = resolve_targets(settings["target_returns"], module.hparams.data_spec)
-    seed = cfg.get("seed")
-    settings["seed"] = int(seed if seed is not None else run.get("seed", 0))
-    return settings
+def resolve_settings(cfg: DictConfig, module: Any) -> EvalSettings:
+    """Each eval setting: the command line's, else the training run's `eval` node, else conf/train.yaml's."""
+    given = {**OmegaConf.to_container(cfg.get("eval") or {}, resolve=True), "seed": cfg.get("seed")}
+    return EvalSettings.for_run(module.hparams.get("run_config") or {}, given)
 
 
 def evaluate(cfg: DictConfig) -> list[TargetResult]:
@@ -67,18 +52,10 @@ def evaluate(cfg: DictConfig) -> list[TargetResult]:
     mismatch = simulator_mismatch((module.hparams.get("run_config") or {}).get("provenance"))
     if mismatch:
         print(mismatch, file=sys.stderr)
-    s = resolve_settings(cfg, module)
-    spec = RolloutSpec.from_module(module, s["max_ep_len"], s["env_id"], s["action_selection"])
-    targets = s["target_returns"]
-    envs = make_vector_env(make_env_fn(spec), int(s["episodes"]), s["vectorization"], len(targets))
-    try:
-        check_env(envs, spec)
-        values = [t.value for t in targets]
-        results = evaluate_targets(module, envs, spec, values, s["seed"], str(s["precision"]), s["compile"])
-    finally:
-        envs.close()
+    with Evaluation(module, resolve_settings(cfg, module)) as evaluation:
+        results = evaluation.run(module)
     if HydraConfig.initialized():
-        _write_results(cfg, module, spec, targets, results)
+        _write_results(cfg, module, evaluation.spec, evaluation.targets, results)
     return results
 
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
+from dt.data.ids import dataset_name, dataset_names
+
 
 def dataset_tag(ids: Any, path: str | None = None) -> str:
     if path:
-        return re.sub(r"-v\d+$", "", Path(path).stem)
+        return dataset_name(Path(path).stem, version=False)
     if ids is None:
         return "none"
-    ids = [ids] if isinstance(ids, str) else list(ids)
-    return "+".join(re.sub(r"-v\d+$", "", str(i).rstrip("/").rsplit("/", 1)[-1]) for i in ids)
+    return "+".join(dataset_names(ids, version=False))
 
 
 def pct_tag(pct_traj: float) -> str:

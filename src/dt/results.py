@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from dt.data.ids import join_ids
 from dt.errors import DTError
-from dt.evaluation.rollout import target_name
+from dt.metrics import TargetResult
 
 SCHEMA = 1
 FILENAME = "results.json"
@@ -53,8 +54,7 @@ def run_info(run_config: dict[str, Any], ckpt: str | None = None, experiment: st
     command's Hydra overrides, so that dt.report keeps runs apart that differ in anything (e.g. `model.optim.lr`)."""
     env, dataset, mode = run_config.get("env") or {}, run_config.get("dataset") or {}, run_config.get("mode") or {}
     dataset_id = dataset.get("id") or dataset.get("path")
-    if isinstance(dataset_id, (list, tuple)):
-        dataset_id = "+".join(str(d) for d in dataset_id)
+    dataset_id = join_ids(dataset_id) if dataset_id is not None else None
     return {
         "run_name": run_config.get("run_name"),
         "experiment": experiment,
@@ -99,21 +99,16 @@ def dataset_info_from_spec(data_spec: dict[str, Any], normalize: Any) -> dict[st
     }
 
 
-def eval_entry(result: Any, step: int, epoch: int, target: str) -> dict[str, Any]:
-    """One `evals` entry from a `rollout.TargetResult`."""
-    returns = np.asarray(result.returns, dtype=np.float64)
+def eval_entry(result: TargetResult, step: int, epoch: int, target: str) -> dict[str, Any]:
+    """One `evals` entry: every metric of `dt.metrics` (None where undefined), the episode count and returns."""
     return {
         "step": int(step),
         "epoch": int(epoch),
         "target": target,
         "target_return": float(result.target_return),
-        "return_mean": float(returns.mean()),
-        "return_std": float(returns.std()),
-        "normalized_mean": float(result.normalized.mean()) if result.normalized is not None else None,
-        "length_mean": float(np.mean(result.lengths)),
-        "success_rate": result.success_rate,
-        "episodes": len(returns),
-        "returns": returns.tolist(),
+        **result.values(),
+        "episodes": result.episodes,
+        "returns": np.asarray(result.returns, dtype=np.float64).tolist(),
     }
 
 
@@ -133,7 +128,7 @@ def load_results(path: str | Path) -> dict[str, Any]:
 
 
 class RunResults:
-    """A training run's results file: rewritten with every evaluation (see `callbacks.RolloutEval`)."""
+    """A training run's results file: rewritten with every evaluation (see `dt.evaluation.callback.RolloutEval`)."""
 
     def __init__(self, path: str | Path, run: dict[str, Any], dataset: dict[str, Any]) -> None:
         self.path = Path(path)
@@ -161,10 +156,15 @@ class RunResults:
             self.document["evals"] = [e for e in previous.get("evals", []) if e["step"] <= up_to_step]
 
     def add(
-        self, results: list[Any], step: int, epoch: int, ckpt: str | None = None, targets: list[str] | None = None
+        self,
+        results: list[TargetResult],
+        step: int,
+        epoch: int,
+        ckpt: str | None = None,
+        targets: list[str] | None = None,
     ) -> None:
         """Append one evaluation (every target; `targets` as the user wrote them) and rewrite the file."""
-        written = targets or [target_name(r.target_return) for r in results]
+        written = targets or [r.name for r in results]
         evals = self.document["evals"]
         evals[:] = [e for e in evals if e["step"] != step]  # a re-evaluation of the same weights replaces
         evals += [eval_entry(r, step, epoch, t) for r, t in zip(results, written, strict=True)]

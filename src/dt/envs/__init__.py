@@ -1,4 +1,4 @@
-"""Environments: one `make_env` for training checks, rollouts and `dt.evaluate`.
+"""Environments: every env factory and check, for training checks, rollouts and `dt.evaluate`.
 
 An env config names its Gymnasium id and, when plain `gym.make` is not enough (Atari preprocessing, say),
 a `factory`: the dotted path of a function `(env_id, max_episode_steps) -> gym.Env` in this package.
@@ -7,14 +7,17 @@ dt's own environments are registered with Gymnasium when this package is importe
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
 
+from dt.config import locate
 from dt.errors import DTError
+
+VECTORIZATIONS = ("sync", "async")
 
 # dt's own environments, registered once per process (`gym.make("dt/KeyToDoor-v0")` after `import dt.envs`).
 if "dt/KeyToDoor-v0" not in gym.registry:
@@ -28,10 +31,9 @@ def make_gym(env_id: str, max_episode_steps: int | None = None) -> gym.Env:
 
 def import_function(path: str, setting: str) -> Callable[..., Any]:
     """The function a dotted path names, or a DTError naming the config `setting` that holds the path."""
-    module_name, _, name = path.rpartition(".")
     try:
-        return getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError, ValueError) as err:
+        return locate(path)
+    except LookupError as err:
         raise DTError(f"{setting}={path} is not an importable function: check the config") from err
 
 
@@ -66,3 +68,55 @@ def check_action_space(space: gym.Space, discrete: bool, act_dim: int, where: st
 def make_env(env_id: str, max_episode_steps: int | None = None, factory: str | None = None) -> gym.Env:
     """One environment, built by the env config's factory (default: `gym.make`)."""
     return resolve_factory(factory)(env_id, max_episode_steps=max_episode_steps)
+
+
+class EnvSpec(Protocol):
+    """What the env factories and checks read from a rollout's spec (`dt.evaluation.spec.RolloutSpec`)."""
+
+    @property
+    def env_id(self) -> str: ...
+    @property
+    def max_ep_len(self) -> int: ...
+    @property
+    def env_factory(self) -> str | None: ...
+    @property
+    def obs_shape(self) -> tuple[int, ...]: ...
+    @property
+    def discrete(self) -> bool: ...
+    @property
+    def act_dim(self) -> int: ...
+
+
+def make_env_fn(spec: EnvSpec) -> Callable[[], gym.Env]:
+    """A picklable `() -> env` (async vector envs build theirs in subprocesses) with the spec's episode limit."""
+    return partial(make_env, spec.env_id, max_episode_steps=spec.max_ep_len, factory=spec.env_factory)
+
+
+def make_vector_env(
+    env_fn: Callable[[], gym.Env], episodes: int, vectorization: str = "sync", targets: int = 1
+) -> gym.vector.VectorEnv:
+    """`episodes` x `targets` copies, one per episode of each target (the rollout steps them all together);
+    async runs each in its own process (uses the cores, costs pipe round trips)."""
+    if vectorization not in VECTORIZATIONS:
+        raise DTError(f"eval.vectorization={vectorization} must be sync or async")
+    if not isinstance(episodes, int) or episodes < 1:
+        raise DTError(f"eval.episodes={episodes} must be a positive integer")
+    num_envs = episodes * targets
+    # NEXT_STEP: the step after an episode ends resets that env; the rollout never reads it.
+    mode = gym.vector.AutoresetMode.NEXT_STEP
+    if vectorization == "async":
+        return gym.vector.AsyncVectorEnv([env_fn] * num_envs, autoreset_mode=mode)
+    return gym.vector.SyncVectorEnv([env_fn] * num_envs, autoreset_mode=mode)
+
+
+def check_env(env: gym.Env | gym.vector.VectorEnv, spec: EnvSpec) -> None:
+    """Fail early, with the fix, when the env does not match the model's state and action sizes."""
+    is_vector = isinstance(env, gym.vector.VectorEnv)
+    obs_space = env.single_observation_space if is_vector else env.observation_space
+    act_space = env.single_action_space if is_vector else env.action_space
+    if obs_space.shape != spec.obs_shape:
+        raise DTError(
+            f"env {spec.env_id} has observations {obs_space.shape} but the model expects {spec.obs_shape}: "
+            "set eval.env_id to the dataset's environment"
+        )
+    check_action_space(act_space, spec.discrete, spec.act_dim, "the model")

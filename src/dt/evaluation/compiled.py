@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from dt.errors import DTError
-from dt.evaluation.rollout import Policy
+from dt.evaluation.precision import module_policy
 
 RECOMPILE_LIMIT = 64  # dynamo's default (8) is below one bucket ladder (9 buckets for 200 envs) plus a new module
 
@@ -45,16 +45,19 @@ def pad_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
 
 
 class CompiledPolicy:
-    """A `Policy` whose full-window calls run compiled at bucketed batch sizes; every other call runs `policy`."""
+    """`module_policy(module, precision)` (a `rollout.Policy`) whose full-window calls run compiled at bucketed
+    batch sizes up to `max_batch`; every other call runs eager."""
 
     def __init__(
-        self, policy: Policy, context_len: int, max_batch: int, device: torch.device, backend: str = "inductor"
+        self, module: torch.nn.Module, precision: str, context_len: int, max_batch: int, backend: str = "inductor"
     ) -> None:
-        self.policy, self.context_len = policy, context_len
+        self.module, self.context_len = module, context_len
+        self.policy = module_policy(module, precision)
         self.buckets = bucket_sizes(max_batch)
-        cuda_graphs = torch.device(device).type == "cuda" and backend == "inductor"
+        cuda_graphs = module.device.type == "cuda" and backend == "inductor"
         mode = "reduce-overhead" if cuda_graphs else None
-        self.compiled = torch.compile(policy, backend=backend, mode=mode, dynamic=False)  # a graph per bucket
+        traceable = module_policy(module, precision, traceable=True)  # called in inference mode, below
+        self.compiled = torch.compile(traceable, backend=backend, mode=mode, dynamic=False)  # a graph per bucket
         self.compiled_calls = 0  # calls that ran compiled (the bench and the tests read it)
 
     def __call__(

@@ -7,13 +7,13 @@ nothing else. A checkpoint records its class (`POLICY_CLASS_KEY`), so `dt.evalua
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import Any
 
 import lightning as L
 import torch
 
+from dt.config import locate
 from dt.errors import DTError
 from dt.models.heads import make_head
 from dt.models.transformer import decay_groups
@@ -140,10 +140,9 @@ def policy_class(checkpoint: dict[str, Any]) -> type[PolicyModule]:
     """The PolicyModule subclass a checkpoint holds (checkpoints older than the key hold a DTModule)."""
     path = checkpoint.get(POLICY_CLASS_KEY) or "dt.module.DTModule"
     path = MOVED_CLASSES.get(path, path)
-    module_name, _, name = path.rpartition(".")
     try:
-        cls = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError, ValueError) as err:
+        cls = locate(path, "class")
+    except LookupError as err:
         raise DTError(f"the checkpoint holds a {path}, which this dt cannot import: update dt") from err
     if not (isinstance(cls, type) and issubclass(cls, PolicyModule)):
         raise DTError(f"the checkpoint names {path}, which is not a dt policy: pass a .ckpt written by dt.train")

@@ -208,9 +208,6 @@ class DecisionTransformer(nn.Module):
         outputs = self.action_head(self.ln_f(x))  # (B, Tq, A)
         return outputs[:, 0] if last_only else outputs  # (B, A) or (B, T, A)
 
-    def optim_groups(self, weight_decay: float, params: str = "weights") -> list[dict]:
-        return decay_groups(self, weight_decay, params)
-
 
 DECAY_PARAMS = ("weights", "all")
 

@@ -7,6 +7,8 @@ match. Only numbers checked against the paper are listed; add others with their 
 
 from __future__ import annotations
 
+from dt.data.ids import dataset_names
+
 # (env, D4RL dataset, mode, model) -> (score, where in the paper)
 PAPER_SCORES: dict[tuple[str, str, str, str], tuple[float, str]] = {
     ("hopper", "medium", "normal", "dt"): (67.6, "Table 2"),
@@ -27,7 +29,7 @@ def d4rl_name(dataset: str | None) -> str | None:
     """`medium`, `medium-replay` or `medium-expert` (medium and expert ids joined by `+`), else None."""
     if not dataset:
         return None
-    parts = [part.rstrip("/").rsplit("/", 1)[-1].rsplit("-v", 1)[0] for part in dataset.split("+")]  # replay-v0: replay
+    parts = dataset_names(dataset, version=False)  # sb3/hopper/replay-v0: replay
     if any(part not in D4RL_NAMES for part in parts):
         return None
     names = sorted({D4RL_NAMES[part] for part in parts})

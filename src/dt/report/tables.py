@@ -5,7 +5,9 @@ Finds every `results.json` under the folders (training runs and `dt.evaluate` ou
 rows are configurations and whose columns give, per target return, the score over seeds (mean ± std) of
 the **last** evaluation and of the **best** one (the max over evaluation steps of the per-target mean,
 CORL's convention), the number of seeds, the success rate when the env defines one, and the paper's number
-where one exists; plus PNG learning curves and achieved-vs-target plots beside it.
+where one exists; under it, the aggregate statistics across the experiment's datasets (IQM and mean with
+stratified-bootstrap intervals, probability of improvement of DT over each baseline: see dt.report.aggregate);
+plus PNG learning curves, achieved-vs-target plots and performance profiles beside it.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import argparse
 import re
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dt.data.ids import dataset_names
 from dt.errors import DTError, report_errors
+from dt.report.aggregate import REPS, RunScore, aggregate_section
 from dt.report.paper import paper_score
 from dt.report.plots import achieved_vs_target, learning_curves, score_key
 from dt.results import FILENAME, SCHEMA, load_results
@@ -85,7 +90,7 @@ def distinct_settings(documents: list[Document]) -> dict[int, tuple[str, ...]]:
 def dataset_label(document: Document) -> str:
     """One plot panel per env and dataset: `hopper medium-v0+expert-v0`."""
     run = document["run"]
-    dataset = "+".join(d.rstrip("/").rsplit("/", 1)[-1] for d in str(run.get("dataset")).split("+"))
+    dataset = "+".join(dataset_names(str(run.get("dataset"))))
     return f"{run.get('env')} {dataset}"
 
 
@@ -118,6 +123,16 @@ def run_cells(document: Document, key: str) -> dict[str, tuple[float, float, flo
         last = max(evals, key=lambda e: e["step"])
         cells[target] = (last[key], max(e[key] for e in evals), last.get("success_rate"))
     return cells
+
+
+def run_scores(documents: list[Document], label: Callable[[Document], str]) -> list[RunScore]:
+    """Every run's last and best score per target, for the aggregate statistics across datasets."""
+    key = score_key(documents)
+    return [
+        RunScore(label(d), str(d["run"].get("model")), dataset_label(d), int(d["run"].get("seed") or 0), t, last, best)
+        for d in documents
+        for t, (last, best, _) in run_cells(d, key).items()
+    ]
 
 
 def mean_std(values: list[float]) -> str:
@@ -220,8 +235,9 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "runs"
 
 
-def write_report(folders: list[Path], out: Path | None = None) -> tuple[Path, list[str], list[Path]]:
-    """Write `report.md` and the plots; returns the report's path, the tables and the plot paths."""
+def write_report(folders: list[Path], out: Path | None = None, reps: int = REPS) -> tuple[Path, list[str], list[Path]]:
+    """Write `report.md` and the plots; returns the report's path, the tables and the plot paths. `reps`: bootstrap
+    resamples per interval."""
     found = find_results(folders)
     out = Path(out or folders[0])
     experiments: dict[str, list[Document]] = defaultdict(list)
@@ -232,7 +248,6 @@ def write_report(folders: list[Path], out: Path | None = None) -> tuple[Path, li
     for name, documents in sorted(experiments.items()):
         settings = distinct_settings(documents)  # the table's rows and the plots' lines alike
         table = experiment_table(documents, settings)
-        tables.append(f"## {name}\n\n{table}")
         stem = out / slug(name)
 
         def label(document: Document, settings: dict[int, tuple[str, ...]] = settings) -> str:
@@ -241,9 +256,16 @@ def write_report(folders: list[Path], out: Path | None = None) -> tuple[Path, li
         figures = [achieved_vs_target(documents, label, dataset_label, Path(f"{stem}_achieved_vs_target.png"))]
         if any(document["kind"] == "train" for document in documents):  # dt.evaluate results have no curve
             figures.insert(0, learning_curves(documents, label, dataset_label, Path(f"{stem}_learning_curves.png")))
+        targets = target_order({e["target"] for d in documents for e in d["evals"]}, documents)
+        score = "normalized score" if score_key(documents) == "normalized_mean" else "return"
+        aggregate, profile = aggregate_section(
+            run_scores(documents, label), targets, score, Path(f"{stem}_performance_profile.png"), reps
+        )
+        figures += [profile] if profile else []
+        tables.append("\n".join([f"## {name}", "", table, "", *aggregate]))
         plots += figures
         links = " ".join(f"![{figure.stem.removeprefix(stem.name + '_')}]({figure.name})" for figure in figures)
-        sections += [f"## {name}", "", table, "", links, ""]
+        sections += [f"## {name}", "", table, "", *aggregate, "", links, ""]
     sections += [
         "last: the evaluation at the run's largest step; best: the max over evaluation steps (CORL's convention).",
         "Paper numbers are D4RL scores (Chen et al. 2021); datasets other than D4RL's are not directly comparable.",
@@ -260,8 +282,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m dt.report", description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path, help="folders holding results.json files (searched deeply)")
     parser.add_argument("--out", type=Path, default=None, help="folder for report.md and plots (default: the first)")
+    parser.add_argument(
+        "--reps", type=int, default=REPS, help=f"bootstrap resamples per interval (default {REPS}; fewer: faster)"
+    )
     args = parser.parse_args(argv)
-    path, tables, plots = write_report(args.folders, args.out)
+    if args.reps < 1:
+        raise DTError(f"--reps {args.reps}: give a positive number of bootstrap resamples (default {REPS})")
+    path, tables, plots = write_report(args.folders, args.out, args.reps)
     print("\n\n".join(tables))
     print(f"\nreport: {path}")
     for plot in plots:

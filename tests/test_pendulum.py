@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dt.envs.pendulum import DATASET_ID, REF_MAX_SCORE, REF_MIN_SCORE, collect, make_pendulum, write_dataset
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 
 def test_collect_mixes_controller_and_random_episodes() -> None:

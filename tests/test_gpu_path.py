@@ -14,7 +14,7 @@ from dt.errors import DTError
 from dt.evaluate import load_module
 from dt.models.dt_module import DTModule
 from dt.train import train
-from tests.conftest import compose_config, tiny_train_overrides
+from tests.helpers import compose_config, tiny_train_overrides
 
 
 @pytest.fixture
