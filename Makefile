@@ -18,7 +18,9 @@ LOCK_WITHOUT_TORCH = .requirements-without-torch.lock
 PIP_ARGS ?=
 # Extras `make install` adds. `bench` (transformers, make bench's Hugging Face row) is left out: installed, it is
 # imported by every `import lightning` (torchmetrics), ~1 s per process. CI adds it after the suite (.ci/run).
-EXTRAS ?= dev,atari
+# `export` (onnx, onnxruntime, onnxscript): `python -m dt.export format=onnx` and its tests. `dashboard`
+# (wandb-workspaces): `python -m dt.dashboard` and its tests.
+EXTRAS ?= dev,atari,export,dashboard
 
 .PHONY: install install-latest lock test lint train quickstart bench bench-atari
 
@@ -51,8 +53,8 @@ test:
 	$(PYTHON) -m pytest -q
 
 lint:
-	$(PYTHON) -m ruff check src tests experiments
-	$(PYTHON) -m ruff format --check src tests experiments
+	$(PYTHON) -m ruff check src tests experiments examples
+	$(PYTHON) -m ruff format --check src tests experiments examples
 
 train:
 	$(PYTHON) -m dt.train env=hopper dataset=medium mode=delayed

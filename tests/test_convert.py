@@ -12,7 +12,8 @@ import torch
 
 from dt.convert import STATS_FILE, from_hf, run, to_hf_folder
 from dt.errors import DTError
-from dt.evaluate import evaluate, load_module
+from dt.evaluate import evaluate
+from dt.evaluation.policy import load_module
 from tests.helpers import REPO_ROOT, TINY_ID, compose_eval, require_transformers
 
 DT_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "pre_house_plan_dt.ckpt"  # written by dt.train: K=5, hopper
@@ -61,11 +62,20 @@ def test_from_hf_checkpoint_evaluates_and_acts_as_hf(tiny_minari: str, tmp_path:
 def test_round_trip_dt_hf_dt_is_identical(tmp_path: Path) -> None:
     folder = to_hf_folder(DT_FIXTURE, tmp_path / "hf")
     assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors", STATS_FILE}
-    back = from_hf(folder, tmp_path / "back.ckpt", ["K=5"], state_stats=folder / STATS_FILE)
+    back = from_hf(folder, tmp_path / "back.ckpt", ["K=5"])  # the statistics: the folder's state_stats.json
     before, after = load_module(str(DT_FIXTURE)).state_dict(), load_module(str(back)).state_dict()
     assert before.keys() == after.keys()
     for name, tensor in before.items():
         assert torch.equal(tensor, after[name]), name
+    # The older format of published checkpoints: pytorch_model.bin, with transformers 4.x's attention buffers.
+    from safetensors.torch import load_file
+
+    weights = load_file(folder / "model.safetensors")
+    weights |= {"encoder.h.0.attn.bias": torch.ones(1, 1, 8, 8), "encoder.h.0.attn.masked_bias": torch.tensor(-1e4)}
+    torch.save(weights, folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    old = from_hf(folder, tmp_path / "old.ckpt", ["K=5"], state_stats=folder / STATS_FILE)
+    assert all(torch.equal(t, load_module(str(old)).state_dict()[k]) for k, t in before.items())
 
 
 def test_to_hf_folder_loads_in_transformers(tmp_path: Path) -> None:
@@ -94,8 +104,11 @@ def test_bad_input_gets_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFi
     out = tmp_path / "out.ckpt"
     with pytest.raises(DTError, match="has no config.json: pass a Hugging Face DecisionTransformerModel folder"):
         from_hf(tmp_path, out, ["K=5"], state_stats=stats)
+    (tmp_path / "nostats").mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (tmp_path / "nostats" / name).write_bytes((folder / name).read_bytes())
     with pytest.raises(DTError, match="carry no state mean/std: pass the dataset .* or state_stats="):
-        from_hf(folder, out, ["K=5"])
+        from_hf(tmp_path / "nostats", out, ["K=5"])
     with pytest.raises(DTError, match="not a JSON file with state_mean and state_std"):
         from_hf(folder, out, ["K=5"], state_stats=folder / "config.json")
     with pytest.raises(DTError, match="the HF model takes 11-dim states and 3-dim actions but the data has 3-dim"):

@@ -122,3 +122,15 @@ def test_import_dt_policy_loads_neither_lightning_nor_hydra() -> None:
     code = "import sys; from dt import Policy; print(sorted(m for m in ('lightning', 'hydra') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_continuous_actions_are_clipped_to_the_bounds() -> None:
+    spec = RolloutSpec(
+        "Hopper-v5", 2, 2, False, context_len=2, max_ep_len=5, timestep_limit=5, action_selection="argmax"
+    )
+    wild = lambda rtg, states, actions, timesteps: torch.tensor([[3.0, -3.0]] * len(rtg))  # noqa: E731
+    head_range = Policy(wild, spec)
+    narrow = Policy(wild, spec, action_space=gym.spaces.Box(-0.5, np.array([0.25, 0.5]), dtype=np.float32))
+    for policy, expected in ((head_range, [1.0, -1.0]), (narrow, [0.25, -0.5])):
+        policy.reset(10.0)
+        np.testing.assert_array_equal(policy.act(np.zeros(2)), expected)

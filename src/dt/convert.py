@@ -6,7 +6,8 @@
 from-hf: an HF folder (config.json + model.safetensors or pytorch_model.bin) -> a dt checkpoint that
 `python -m dt.evaluate ckpt=FILE.ckpt` runs. HF checkpoints carry no state mean/std: they come from the dataset
 the model was trained on (`dataset.id=...`, `dataset=...` or `dataset.path=...`, read as dt.train reads it) or
-from a JSON file {"state_mean": [...], "state_std": [...]}. Every other `key=value` is a dt.train override (env,
+from a JSON file {"state_mean": [...], "state_std": [...]} (by default FOLDER/state_stats.json, which to-hf
+writes, when present). Every other `key=value` is a dt.train override (env,
 K, eval settings), stored in the checkpoint as its run config; the architecture comes from config.json.
 to-hf: a dt checkpoint -> config.json + model.safetensors (+ state_stats.json, the statistics HF has no place for).
 """
@@ -45,7 +46,10 @@ DATASET_KEYS = ("dataset=", "dataset.id=", "dataset.path=")
 def from_hf(hf: str | Path, out: str | Path, overrides: list[str], state_stats: str | Path | None = None) -> Path:
     """Write the dt checkpoint of an HF DecisionTransformerModel folder; returns its path."""
     hf_config, hf_state = load_hf_folder(hf)
-    if state_stats is None and not any(o.startswith(DATASET_KEYS) for o in overrides):
+    from_dataset = any(o.startswith(DATASET_KEYS) for o in overrides)
+    if state_stats is None and not from_dataset and (Path(hf) / STATS_FILE).is_file():
+        state_stats = Path(hf) / STATS_FILE  # written by to-hf
+    if state_stats is None and not from_dataset:
         raise DTError(
             "HF checkpoints carry no state mean/std: pass the dataset the model was trained on "
             "(dataset.id=<minari id>) or state_stats=<file.json>"
@@ -86,7 +90,7 @@ def from_hf(hf: str | Path, out: str | Path, overrides: list[str], state_stats: 
 
 def to_hf_folder(ckpt: str | Path, out: str | Path) -> Path:
     """Write a dt checkpoint's Decision Transformer as an HF folder (+ state_stats.json); returns the folder."""
-    from dt.evaluate import load_module
+    from dt.evaluation.policy import load_module
     from dt.models.transformer import DecisionTransformer
 
     module = load_module(str(ckpt))

@@ -19,22 +19,14 @@ from dt.checkpointing import load_dt_checkpoint
 from dt.cli import check_group_choices
 from dt.config import CONFIG_DIR
 from dt.console import format_table, quiet_third_party
-from dt.errors import DTError, report_errors
+from dt.errors import report_errors
+from dt.evaluation.policy import load_module
 from dt.evaluation.setup import EvalSettings, Evaluation
 from dt.evaluation.spec import RolloutSpec
 from dt.evaluation.targets import Target
 from dt.metrics import TargetResult
-from dt.models.policy_module import PolicyModule, policy_class
 from dt.provenance import simulator_mismatch
 from dt.results import FILENAME, dataset_info_from_spec, eval_entry, run_info, write_evaluation
-
-
-def load_module(ckpt: str | None, device: str = "cpu") -> PolicyModule:
-    """The policy (DTModule, BCModule) a dt.train checkpoint holds; DTError for a missing or foreign file."""
-    if not ckpt:
-        raise DTError("no checkpoint given: ckpt=outputs/<run>/checkpoints/last.ckpt")
-    cls = policy_class(load_dt_checkpoint(ckpt))
-    return cls.load_from_checkpoint(ckpt, map_location=device, weights_only=True)
 
 
 def resolve_settings(cfg: DictConfig, module: Any) -> EvalSettings:

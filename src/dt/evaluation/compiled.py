@@ -45,8 +45,8 @@ def pad_rows(x: torch.Tensor, rows: int) -> torch.Tensor:
 
 
 class CompiledPolicy:
-    """`module_policy(module, precision)` (a `rollout.Policy`) whose full-window calls run compiled at bucketed
-    batch sizes up to `max_batch`; every other call runs eager."""
+    """`module_policy(module, precision)` (an `ActionFn`, see dt.evaluation.policy) whose full-window calls run
+    compiled at bucketed batch sizes up to `max_batch`; every other call runs eager."""
 
     def __init__(
         self, module: torch.nn.Module, precision: str, context_len: int, max_batch: int, backend: str = "inductor"

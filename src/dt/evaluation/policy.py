@@ -62,8 +62,8 @@ class Policy:
     """Acts for `num_envs` envs at once: `reset(target_return, num_envs, seed)`, then `act(observations, rewards)`.
 
     Built from a checkpoint (`from_checkpoint`), a module (`from_module`), or any `ActionFn` with the
-    `RolloutSpec` it acts under. Continuous actions are clipped to [action_low, action_high]: the head's tanh
-    range [-1, 1], narrowed to `action_space`'s bounds when one is given.
+    `RolloutSpec` it acts under. Continuous actions are clipped to [action_low, action_high]: `action_space`'s
+    bounds when one is given, else the tanh head's range [-1, 1].
     """
 
     def __init__(
@@ -77,11 +77,11 @@ class Policy:
         self.action_fn, self.spec, self.device = action_fn, spec, torch.device(device)
         self.module: Any = None  # the PolicyModule behind action_fn, when built from one (what dt.export exports)
         self.data_spec = data_spec or {}  # the dataset's return statistics, for targets such as "1.5max"
-        self.action_low = np.full(spec.act_dim, -1.0, dtype=np.float32)
+        self.action_low = np.full(spec.act_dim, -1.0, dtype=np.float32)  # the tanh head's range
         self.action_high = np.full(spec.act_dim, 1.0, dtype=np.float32)
         if action_space is not None and not spec.discrete:
-            self.action_low = np.maximum(self.action_low, np.asarray(action_space.low, np.float32).reshape(-1))
-            self.action_high = np.minimum(self.action_high, np.asarray(action_space.high, np.float32).reshape(-1))
+            self.action_low = np.asarray(action_space.low, np.float32).reshape(-1)
+            self.action_high = np.asarray(action_space.high, np.float32).reshape(-1)
         self.num_envs = 0
         self._t = np.zeros(0, dtype=np.int64)  # (E,) steps acted since the env's reset; -1: never reset
 

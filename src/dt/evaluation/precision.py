@@ -36,7 +36,7 @@ def precision_name(device: torch.device, precision: str) -> str:
 
 
 def module_policy(module: torch.nn.Module, precision: str, traceable: bool = False) -> Callable[..., torch.Tensor]:
-    """A `rollout.Policy`: a DTModule's `predict_action` on its own device, under bf16 autocast when
+    """An `ActionFn` (dt.evaluation.policy): a DTModule's `predict_action` on its own device, under bf16 autocast when
     `uses_bf16`; float32 out. `traceable`: `act` instead (predict_action without entering inference mode, which
     torch.compile cannot trace into), for a caller already in inference mode (`dt.evaluation.compiled`)."""
     predict = module.act if traceable else module.predict_action

@@ -87,6 +87,20 @@ class BCModule(PolicyModule):
         """Action for the last step of each context, (B, A) or (B,); only the states are read."""
         return self.head.act(self(states), uniform)
 
+    def padded_outputs(
+        self,
+        returns_to_go: torch.Tensor,
+        states: torch.Tensor,
+        actions: torch.Tensor,
+        timesteps: torch.Tensor,
+        length: torch.Tensor,
+    ) -> torch.Tensor:
+        """The real steps moved to the window's end and zeros before them: the left padding `forward` gives."""
+        B, K = states.shape[:2]
+        step = torch.arange(K, device=states.device) - (K - length[:, None])  # (B, K): step at each position
+        index = step.clamp(min=0).view(B, K, 1).expand_as(states)
+        return self(states.gather(1, index), mask=step >= 0)
+
     def outputs_and_targets(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The window's last step is the target (history windows: always a real step)."""
         outputs = self(batch["states"], batch["mask"])[:, None]  # (B, 1, A)

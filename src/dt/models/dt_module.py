@@ -75,6 +75,19 @@ class DTModule(PolicyModule):
         """
         return self.head.act(self(returns_to_go, states, actions, timesteps, last_only=True), uniform)
 
+    def padded_outputs(
+        self,
+        returns_to_go: torch.Tensor,
+        states: torch.Tensor,
+        actions: torch.Tensor,
+        timesteps: torch.Tensor,
+        length: torch.Tensor,
+    ) -> torch.Tensor:
+        """Causal attention keeps the padding after step length - 1 from reaching it: read that step's output."""
+        outputs = self(returns_to_go, states, actions, timesteps)  # (B, K, A)
+        last = (length - 1).view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])  # (B, 1, A)
+        return outputs.gather(1, last)[:, 0]
+
     def outputs_and_targets(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Every step of the window is a target; right padding is masked out."""
         outputs = self(batch["returns_to_go"], batch["states"], batch["actions"], batch["timesteps"])

@@ -77,6 +77,18 @@ class PolicyModule(L.LightningModule):
         `eval.compile` traces, as torch.compile cannot trace into inference mode."""
         raise NotImplementedError
 
+    def padded_outputs(
+        self,
+        returns_to_go: torch.Tensor,  # (B, K) raw
+        states: torch.Tensor,  # (B, K, S) raw
+        actions: torch.Tensor,  # (B, K, A) or (B, K)
+        timesteps: torch.Tensor,  # (B, K)
+        length: torch.Tensor,  # (B,) real steps, 1..K: rows 0..length-1 of each window, oldest first
+    ) -> torch.Tensor:
+        """Raw outputs (B, A) for the last real step of right-padded K-step windows (fixed shapes, for export);
+        padded rows must hold finite values (the exported graph zeroes them)."""
+        raise NotImplementedError
+
     def outputs_and_targets(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(raw outputs (B, T, A), target actions (B, T, A) or (B, T), mask (B, T)) for the head's loss."""
         raise NotImplementedError
