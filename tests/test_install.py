@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
 TORCH_VERSION = "2.13.0"
+EXTRAS = "dev,atari,export"  # the Makefile's default EXTRAS
 
 
 def make_install(*args: str, path: str | None = None) -> subprocess.CompletedProcess:
@@ -33,7 +34,7 @@ def pins(text: str) -> dict[str, str]:
 
 def test_cpu_install_is_the_lock() -> None:
     out = make_install("TORCH=cpu").stdout
-    assert re.search(r"pip install\s+(--find-links \S+ )?-c requirements.lock -e \"\.\[dev,atari\]\"", out)
+    assert re.search(r"pip install\s+(--find-links \S+ )?-c requirements.lock -e \"\.\[" + EXTRAS + r"\]\"", out)
     assert "===" not in out and "index-url" not in out
     assert f"torch=={TORCH_VERSION}+cpu" in LOCK.read_text()
     assert not re.search(r"^nvidia-", LOCK.read_text(), re.M)  # CI's lock stays CPU-only
@@ -42,14 +43,14 @@ def test_cpu_install_is_the_lock() -> None:
 def test_cuda_install_takes_torch_from_pypi_and_the_rest_from_the_lock() -> None:
     out = make_install("TORCH=cuda").stdout
     assert "grep -v '^torch==' requirements.lock > .requirements-without-torch.lock" in out
-    assert f'-c .requirements-without-torch.lock "torch==={TORCH_VERSION}" -e ".[dev,atari]"' in out
+    assert f'-c .requirements-without-torch.lock "torch==={TORCH_VERSION}" -e ".[{EXTRAS}]"' in out
     assert "--find-links" not in out  # its +cpu wheel would win over PyPI's CUDA build
 
 
 def test_cu_nnn_install_takes_only_torch_from_pytorchs_index() -> None:
     out = make_install("TORCH=cu128").stdout
     assert f'--no-deps --index-url https://download.pytorch.org/whl/cu128 "torch=={TORCH_VERSION}+cu128"' in out
-    assert f'-c .requirements-without-torch.lock "torch=={TORCH_VERSION}" -e ".[dev,atari]"' in out
+    assert f'-c .requirements-without-torch.lock "torch=={TORCH_VERSION}" -e ".[{EXTRAS}]"' in out
 
 
 def test_auto_follows_nvidia_smi(tmp_path: Path) -> None:
