@@ -90,7 +90,7 @@ def from_hf(hf: str | Path, out: str | Path, overrides: list[str], state_stats: 
 
 def to_hf_folder(ckpt: str | Path, out: str | Path) -> Path:
     """Write a dt checkpoint's Decision Transformer as an HF folder (+ state_stats.json); returns the folder."""
-    from dt.evaluate import load_module
+    from dt.evaluation.policy import load_module
     from dt.models.transformer import DecisionTransformer
 
     module = load_module(str(ckpt))
