@@ -39,6 +39,7 @@ class RolloutEval(L.Callback):
         env_id: str | None,
         every_n_epochs: int,
         action_selection: str,
+        compile: bool | str,
         seed: int,
     ) -> None:
         self.settings = EvalSettings(
@@ -49,6 +50,7 @@ class RolloutEval(L.Callback):
             max_ep_len=max_ep_len,
             env_id=env_id,
             action_selection=action_selection,
+            compile=compile,
             seed=seed,
         )
         self.every_n_epochs = every_n_epochs

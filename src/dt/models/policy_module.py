@@ -26,7 +26,7 @@ MOVED_CLASSES = {"dt.module.DTModule": "dt.models.dt_module.DTModule", "dt.bc.BC
 class PolicyModule(L.LightningModule):
     """Base of DTModule and BCModule: owns the state statistics, the head and the optimizer of `self.model`.
 
-    Subclasses build `self.model` and implement `predict_action` and `outputs_and_targets` (what the loss
+    Subclasses build `self.model` and implement `act` (behind `predict_action`) and `outputs_and_targets` (what the loss
     compares for one training batch).
     """
 
@@ -53,6 +53,7 @@ class PolicyModule(L.LightningModule):
             return states
         return (states - self.state_mean) / self.state_std
 
+    @torch.inference_mode()
     def predict_action(
         self,
         returns_to_go: torch.Tensor,  # (B, T) raw, in reward units
@@ -62,6 +63,18 @@ class PolicyModule(L.LightningModule):
         uniform: torch.Tensor | None = None,  # (B,) in [0, 1): sample discrete actions with these draws
     ) -> torch.Tensor:
         """Action for the last step of each context, (B, A) or (B,); argmax for discrete actions without `uniform`."""
+        return self.act(returns_to_go, states, actions, timesteps, uniform)
+
+    def act(
+        self,
+        returns_to_go: torch.Tensor,
+        states: torch.Tensor,
+        actions: torch.Tensor,
+        timesteps: torch.Tensor,
+        uniform: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """`predict_action` without entering inference mode, for callers already in it (the rollouts): what
+        `eval.compile` traces, as torch.compile cannot trace into inference mode."""
         raise NotImplementedError
 
     def padded_outputs(
