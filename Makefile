@@ -18,8 +18,9 @@ LOCK_WITHOUT_TORCH = .requirements-without-torch.lock
 PIP_ARGS ?=
 # Extras `make install` adds. `bench` (transformers, make bench's Hugging Face row) is left out: installed, it is
 # imported by every `import lightning` (torchmetrics), ~1 s per process. CI adds it after the suite (.ci/run).
-# `export` (onnx, onnxruntime, onnxscript): `python -m dt.export format=onnx` and its tests.
-EXTRAS ?= dev,atari,export
+# `export` (onnx, onnxruntime, onnxscript): `python -m dt.export format=onnx` and its tests. `dashboard`
+# (wandb-workspaces): `python -m dt.dashboard` and its tests.
+EXTRAS ?= dev,atari,export,dashboard
 
 .PHONY: install install-latest lock test lint train quickstart bench bench-atari
 

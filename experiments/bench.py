@@ -11,10 +11,15 @@ process, interleaved in rounds (medians reported), on the same data. Rows:
               dropout 0.1, AdamW lr 1e-4 wd 1e-4, clip 0.25): (a) DTModule (the loss training_step computes, its
               own AdamW groups) vs (b) Hugging Face `transformers.DecisionTransformerModel` as the official code
               trains it, on the same batches; on CUDA bf16 autocast rows too. (b) needs `pip install -e ".[bench]"`.
+  1c          (a) with its last block computed for every token (`last_block_states_only=False`, the model before
+              the state-token saving: the same outputs), in the same rounds: a/c is what the saving buys
   2a / 2b     sampler batches/s: WindowDataset.__getitems__ on UniformStepSampler draws vs the official
               per-sample get_batch loop (`official_get_batch` in bench_references.py)
   3a .. 3c    evaluation env-steps/s, episodes x targets: (a) one `rollout_batched` call, fp32 and bf16 autocast;
               (b) `rollout_sequential`, batch 1, fp32, each target; (c) the env alone, random actions
+  3d          (a) fp32 with the acting call compiled (`eval.compile=true`: inductor at bucketed batch sizes; on
+              CUDA with CUDA graphs), timed on a second rollout after one that compiles every bucket it meets
+              (the compile time is in the notes); `--skip-compiled` drops it
   4           peak memory: RSS of the process after each phase; on CUDA the peak allocated in each phase
   5           where a training step and an evaluation step spend their time (timers, synchronized)
 
@@ -49,6 +54,7 @@ from dt.config import CONFIG_DIR
 from dt.data.datamodule import DTDataModule, UniformStepSampler, WindowDataset, delay_rewards, state_stats
 from dt.envs import make_env_fn, make_vector_env
 from dt.evaluate import load_module
+from dt.evaluation.compiled import CompiledPolicy
 from dt.evaluation.precision import module_policy
 from dt.evaluation.rollout import rollout_batched, rollout_sequential
 from dt.evaluation.setup import EvalSettings, Evaluation
@@ -270,6 +276,9 @@ def training_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.devi
     for precision in precisions:
         module = paper_module(dm, args.K, args.seed).to(device)
         variants["a", precision] = OursTrainer(module, precision == "bf16")
+        full = paper_module(dm, args.K, args.seed).to(device)  # the same weights
+        full.model.config.last_block_states_only = False
+        variants["c", precision] = OursTrainer(full, precision == "bf16")
         if hf_version:
             torch.manual_seed(args.seed)
             variants["b", precision] = HFTrainer(module, device, precision == "bf16")
@@ -319,6 +328,17 @@ def training_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.devi
                     f"{b / args.batch_size:.3g} steps/s; {spread(rates['b', precision])}",
                 )
             )
+        c = median_rate(rates["c", precision])
+        rows.append(
+            Row(
+                "1c",
+                f"train, ours with the last block for every token (before the state-token saving), {precision}",
+                c,
+                "samples/s",
+                f"a/c = {a / c:.2f}",
+                f"{c / args.batch_size:.3g} steps/s; {spread(rates['c', precision])}",
+            )
+        )
     rows.append(train_profile_row(variants["a", "fp32"], next_batch, args, device))
     return rows
 
@@ -495,6 +515,7 @@ def eval_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.device) 
         if precision == "32":
             envs.envs = plain_envs
         log(f"evaluation (a) {precision}: {timed[precision][0]:.1f} s")
+    compiled = None if args.skip_compiled else compiled_rollouts(module, envs, spec, targets, args, device)
     envs.close()
 
     rows: list[Row] = []
@@ -537,6 +558,26 @@ def eval_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.device) 
                 f"{number(b_s)} s, {summary(seq)}",
             )
         )
+    if compiled is not None:
+        seconds, results, compile_s, policy, calls = compiled
+        rate = sum(int(r.lengths.sum()) for r in results) / seconds
+        eager_s, eager = timed["32"]
+        eager_rate = a_steps / eager_s
+        same = all(np.array_equal(r.lengths, e.lengths) for r, e in zip(results, eager, strict=True))
+        drift = max(float(np.abs(r.returns - e.returns).max()) for r, e in zip(results, eager, strict=True))
+        backend = args.compile_backend + (", CUDA graphs" if device.type == "cuda" else "")
+        rows.append(
+            Row(
+                "3d",
+                f"eval, ours: 3a fp32 with the acting call compiled (eval.compile, {backend})",
+                rate,
+                "env-steps/s",
+                times(rate / eager_rate, "3a fp32 (eager)"),
+                f"{number(seconds)} s, {summary(results)}; {policy.compiled_calls} of {calls} calls compiled, "
+                f"buckets {policy.buckets}; first rollout (compiling) {number(compile_s)} s; episode lengths "
+                f"{'equal' if same else 'differ from'} 3a fp32's, returns within {drift:.2g}",
+            )
+        )
     rows.append(
         Row(
             "3c",
@@ -563,6 +604,36 @@ def eval_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.device) 
         )
     )
     return rows, source
+
+
+def compiled_rollouts(
+    module: Any, envs: gym.vector.VectorEnv, spec: Any, targets: list[float], args: argparse.Namespace, device: Any
+) -> tuple[float, list[TargetResult], float, CompiledPolicy, int]:
+    """Row 3d: one rollout that compiles every bucket it meets (the same episodes as the timed one), then the
+    timed rollout; (timed seconds, its results, the compiling rollout's seconds, the policy, its calls)."""
+    policy = CompiledPolicy(module, "32", spec.context_len, envs.num_envs, args.compile_backend)
+    counted = CallCounter(policy)
+    start = time.perf_counter()
+    rollout_batched(counted, envs, spec, target_returns=targets, seed=args.seed, device=device)
+    compile_s = time.perf_counter() - start
+    log(f"evaluation (d) compiled: first rollout (compiling) {compile_s:.1f} s")
+    counted.calls, policy.compiled_calls = 0, 0
+    start = time.perf_counter()
+    results = rollout_batched(counted, envs, spec, target_returns=targets, seed=args.seed, device=device)
+    seconds = time.perf_counter() - start
+    log(f"evaluation (d) compiled: {seconds:.1f} s")
+    return seconds, results, compile_s, policy, counted.calls
+
+
+class CallCounter:
+    """Counts a policy's calls (row 3d: how many of them ran compiled)."""
+
+    def __init__(self, policy: Callable) -> None:
+        self.policy, self.calls = policy, 0
+
+    def __call__(self, *inputs: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        self.calls += 1
+        return self.policy(*inputs, **kwargs)
 
 
 def timed_policy(policy: Callable, clock: dict[str, float], device: torch.device) -> Callable:
@@ -597,6 +668,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--targets", type=float, nargs="+", default=None, help="default: the env's target returns")
     parser.add_argument("--max-ep-len", type=int, default=None, help="evaluation episode limit (default: model's)")
     parser.add_argument("--skip-sequential", action="store_true", help="skip row 3b (the slowest)")
+    parser.add_argument("--skip-compiled", action="store_true", help="skip row 3d (compiles for minutes on a CPU)")
+    parser.add_argument("--compile-backend", default="inductor", help="row 3d's torch.compile backend")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, one per core)")
     args = parser.parse_args(argv)
@@ -629,7 +702,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     rows += evaluation
     memory.end("evaluation")
     rows += memory.rows
-    order = ["load", "1a", "1b", "2a", "2b", "3a", "3b", "3c", "3", "4", "5"]
+    order = ["load", "1a", "1b", "1c", "2a", "2b", "3a", "3b", "3c", "3d", "3", "4", "5"]
     rows.sort(key=lambda r: order.index(r.key))  # stable: a key's rows keep their order
     print(header(device))
     print(f"evaluation model: {source}; wall time of the whole bench: {time.perf_counter() - started:.0f} s")

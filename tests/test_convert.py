@@ -12,7 +12,8 @@ import torch
 
 from dt.convert import STATS_FILE, from_hf, run, to_hf_folder
 from dt.errors import DTError
-from dt.evaluate import evaluate, load_module
+from dt.evaluate import evaluate
+from dt.evaluation.policy import load_module
 from tests.helpers import REPO_ROOT, TINY_ID, compose_eval, require_transformers
 
 DT_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "pre_house_plan_dt.ckpt"  # written by dt.train: K=5, hopper

@@ -14,7 +14,9 @@ import torch
 
 from dt import Policy
 from dt.errors import DTError
-from dt.export import export, parse_args
+from dt.evaluation.spec import RolloutSpec
+from dt.export import export, export_policy, parse_args
+from dt.models.dt_module import DTModule
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DT_CKPT, BC_CKPT = FIXTURES / "pre_house_plan_dt.ckpt", FIXTURES / "pre_house_plan_bc.ckpt"  # tiny Hopper runs
@@ -84,6 +86,46 @@ def test_onnx_metadata_and_batches_of_partial_windows(tmp_path: Path) -> None:
     }
     (actions,) = session.run(["action"], feed)
     np.testing.assert_allclose(actions, np.stack(expected), rtol=0, atol=1e-5)
+
+
+@needs_onnx
+def test_onnx_discrete_actions_and_logits(tmp_path: Path) -> None:
+    """An untrained discrete DT (CartPole sizes): argmax actions as Policy's, and the logits they come from."""
+    import onnxruntime as ort
+
+    data_spec = {
+        "state_dim": 4,
+        "state_shape": [4],
+        "act_dim": 3,
+        "discrete": True,
+        "state_mean": [0.5] * 4,
+        "state_std": [2.0] * 4,
+        "env_id": "CartPole-v1",
+        "max_timestep": 20,
+    }
+    torch.manual_seed(0)
+    net = {"embed_dim": 16, "n_layer": 2, "n_head": 2}
+    module = DTModule(net, {}, data_spec, context_len=4, max_ep_len=30, return_scale=10.0).eval()
+    spec = RolloutSpec.from_module(module, action_selection="argmax")
+    policy = Policy.from_module(module, spec, precision="32")
+    path = export_policy(policy, tmp_path / "discrete.onnx", "onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(2)
+    lengths, states = np.array([1, 2, 4, 4]), rng.normal(size=(4, 4, 4)).astype(np.float32)
+    rtg = np.full((4, 4), 20.0, np.float32)
+    actions = np.zeros((4, 4), np.int64)
+    expected = []
+    for row, length in enumerate(lengths):
+        policy.reset(20.0)
+        for t in range(length):
+            action = policy.act(states[row, t], 0.0)
+            actions[row, t] = action
+        expected.append(action)
+    feed = {"states": states, "actions": actions, "returns_to_go": rtg, "timesteps": np.tile(np.arange(4), (4, 1))}
+    action, logits = session.run(["action", "logits"], {**feed, "length": lengths})
+    np.testing.assert_array_equal(action, expected)
+    np.testing.assert_array_equal(logits.argmax(-1), action)
+    assert logits.shape == (4, 3)
 
 
 def test_pt2_export_loads_and_acts(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
 TORCH_VERSION = "2.13.0"
+EXTRAS = re.search(r"^EXTRAS \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M)[1]  # what `make install` adds
 
 
 def make_install(*args: str, path: str | None = None) -> subprocess.CompletedProcess:
@@ -33,7 +34,8 @@ def pins(text: str) -> dict[str, str]:
 
 def test_cpu_install_is_the_lock() -> None:
     out = make_install("TORCH=cpu").stdout
-    assert re.search(r"pip install\s+(--find-links \S+ )?-c requirements.lock -e \"\.\[dev,atari\]\"", out)
+    assert re.search(r"pip install\s+(--find-links \S+ )?-c requirements.lock -e ", out)
+    assert f'-e ".[{EXTRAS}]"' in out
     assert "===" not in out and "index-url" not in out
     assert f"torch=={TORCH_VERSION}+cpu" in LOCK.read_text()
     assert not re.search(r"^nvidia-", LOCK.read_text(), re.M)  # CI's lock stays CPU-only
@@ -42,14 +44,14 @@ def test_cpu_install_is_the_lock() -> None:
 def test_cuda_install_takes_torch_from_pypi_and_the_rest_from_the_lock() -> None:
     out = make_install("TORCH=cuda").stdout
     assert "grep -v '^torch==' requirements.lock > .requirements-without-torch.lock" in out
-    assert f'-c .requirements-without-torch.lock "torch==={TORCH_VERSION}" -e ".[dev,atari]"' in out
+    assert f'-c .requirements-without-torch.lock "torch==={TORCH_VERSION}" -e ".[{EXTRAS}]"' in out
     assert "--find-links" not in out  # its +cpu wheel would win over PyPI's CUDA build
 
 
 def test_cu_nnn_install_takes_only_torch_from_pytorchs_index() -> None:
     out = make_install("TORCH=cu128").stdout
     assert f'--no-deps --index-url https://download.pytorch.org/whl/cu128 "torch=={TORCH_VERSION}+cu128"' in out
-    assert f'-c .requirements-without-torch.lock "torch=={TORCH_VERSION}" -e ".[dev,atari]"' in out
+    assert f'-c .requirements-without-torch.lock "torch=={TORCH_VERSION}" -e ".[{EXTRAS}]"' in out
 
 
 def test_auto_follows_nvidia_smi(tmp_path: Path) -> None:
@@ -87,12 +89,12 @@ def test_cuda_path_resolves_to_cuda_torch_and_the_locked_rest(tmp_path: Path) ->
     )
     resolved = tmp_path / "cuda.lock"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_"))}  # PyPI only: no local wheels
+    extras = [f"--extra={extra}" for extra in EXTRAS.split(",")]
     subprocess.run(
-        [sys.executable, "-m", "uv", "pip", "compile", "pyproject.toml", "-", "--extra", "dev", "--extra", "atari",
-         "-c", str(constraints), "--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28",
-         "--no-config", "--quiet", "-o", str(resolved)],
-        input=f"torch==={TORCH_VERSION}\n", cwd=ROOT, env=env, check=True, text=True,
-        timeout=600,
+        [sys.executable, "-m", "uv", "pip", "compile", "pyproject.toml", "-", *extras, "-c", str(constraints),
+         "--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28", "--no-config", "--quiet",
+         "-o", str(resolved)],
+        input=f"torch==={TORCH_VERSION}\n", cwd=ROOT, env=env, check=True, text=True, timeout=600,
     )  # fmt: skip
     cuda, locked = pins(resolved.read_text()), pins(LOCK.read_text())
     assert cuda["torch"] == TORCH_VERSION

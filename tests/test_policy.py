@@ -134,3 +134,5 @@ def test_continuous_actions_are_clipped_to_the_bounds() -> None:
     for policy, expected in ((head_range, [1.0, -1.0]), (narrow, [0.25, -0.5])):
         policy.reset(10.0)
         np.testing.assert_array_equal(policy.act(np.zeros(2)), expected)
+    with pytest.raises(DTError, match="the policy has 2 action dims but the env has 3"):
+        Policy(wild, spec, action_space=gym.spaces.Box(-1, 1, (3,)))

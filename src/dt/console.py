@@ -30,6 +30,10 @@ def quiet_third_party() -> None:
     warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable")
     # Adverts for Lightning's cloud products, printed at every fit.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLightningTips())
+    # dt.export: torch's ONNX exporter lists torchvision's ops it cannot register (dt uses none of them), and
+    # notes that the inputs' batch axes share one name, which is what dt.export asks for.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r".*The axis name: batch will not be used")
 
 
 def quiet_loggers(loggers: list[Logger]) -> list[Logger]:

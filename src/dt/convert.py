@@ -32,6 +32,7 @@ from dt.config import CONFIG_DIR
 from dt.console import quiet_third_party
 from dt.data.spec import DataSpec
 from dt.errors import DTError, report_errors
+from dt.files import atomic_write
 from dt.models.convert import config_from_hf, load_hf_folder, net_options, save_hf_folder, state_dict_from_hf, to_hf
 from dt.models.policy_module import POLICY_CLASS_KEY
 from dt.provenance import provenance
@@ -91,7 +92,7 @@ def from_hf(hf: str | Path, out: str | Path, overrides: list[str], state_stats: 
 
 def to_hf_folder(ckpt: str | Path, out: str | Path) -> Path:
     """Write a dt checkpoint's Decision Transformer as an HF folder (+ state_stats.json); returns the folder."""
-    from dt.evaluate import load_module
+    from dt.evaluation.policy import load_module
     from dt.models.transformer import DecisionTransformer
 
     module = load_module(str(ckpt))
@@ -100,7 +101,8 @@ def to_hf_folder(ckpt: str | Path, out: str | Path) -> Path:
     hf_config, hf_state = to_hf(module.model.state_dict(), module.model.config)
     save_hf_folder(out, hf_config, hf_state)
     stats = {"state_mean": module.state_mean.tolist(), "state_std": module.state_std.tolist()}
-    (Path(out) / STATS_FILE).write_text(json.dumps(stats) + "\n")
+    with atomic_write(Path(out) / STATS_FILE) as f:
+        f.write(json.dumps(stats) + "\n")
     return Path(out)
 
 

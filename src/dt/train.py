@@ -23,7 +23,9 @@ from dt.data.spec import DataSpec
 from dt.envs import action_size, check_action_space, make_env
 from dt.errors import DTError, report_errors, user_error
 from dt.evaluation.callback import RolloutEval
+from dt.loggers import resume_logs_at
 from dt.provenance import provenance, write_provenance
+from dt.runlock import run_folder_lock
 
 
 def instantiate(node: DictConfig, **kwargs) -> Any:
@@ -45,9 +47,9 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     return [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
 
 
-def continue_wandb_run(cfg: DictConfig, ckpt_path: str) -> None:
+def continue_wandb_run(cfg: DictConfig, checkpoint: dict) -> None:
     """A resumed run logs into the W&B run its checkpoint came from."""
-    run_id = load_dt_checkpoint(ckpt_path).get(WANDB_ID_KEY)
+    run_id = checkpoint.get(WANDB_ID_KEY)
     if run_id and "wandb" in (cfg.get("logger") or {}):
         with open_dict(cfg):
             cfg.logger.wandb.id = run_id
@@ -109,10 +111,16 @@ def overrides() -> list[str]:
 
 
 def train(cfg: DictConfig) -> L.Trainer:
-    """Build data, module, loggers and trainer from a composed config, then fit (or resume)."""
+    """Build data, module, loggers and trainer from a composed config, then fit (or resume); one run per folder."""
+    with run_folder_lock(cfg.paths.output_dir):  # held already when started by the command (hydra.callbacks)
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> L.Trainer:
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg.paths.output_dir, cfg.run_name)
-    if ckpt_path:
-        continue_wandb_run(cfg, ckpt_path)
+    resumed = load_dt_checkpoint(ckpt_path) if ckpt_path else None
+    if resumed is not None:
+        continue_wandb_run(cfg, resumed)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
@@ -128,7 +136,9 @@ def train(cfg: DictConfig) -> L.Trainer:
         _recursive_=False,  # run_config holds `_target_` nodes to store, not to build
         _convert_="all",
     )
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=build_callbacks(cfg))
+    loggers = build_loggers(cfg)
+    resume_logs_at(loggers, resumed["global_step"] if resumed is not None else None)
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=build_callbacks(cfg))
     check_ddp_launch(trainer)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     rollout = next((c for c in trainer.callbacks if isinstance(c, RolloutEval)), None)

@@ -80,6 +80,10 @@ class Policy:
         self.data_spec = data_spec  # the dataset's return statistics, for targets such as "1.5max"
         self.action_low = np.full(spec.act_dim, -1.0, dtype=np.float32)  # the tanh head's range
         self.action_high = np.full(spec.act_dim, 1.0, dtype=np.float32)
+        if action_space is not None:
+            from dt.envs import check_action_space
+
+            check_action_space(action_space, spec.discrete, spec.act_dim, "the policy")
         if action_space is not None and not spec.discrete:
             self.action_low = np.asarray(action_space.low, np.float32).reshape(-1)
             self.action_high = np.asarray(action_space.high, np.float32).reshape(-1)

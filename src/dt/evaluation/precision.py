@@ -35,9 +35,11 @@ def precision_name(device: torch.device, precision: str) -> str:
     return "bf16" if uses_bf16(device, precision) else "fp32"
 
 
-def module_policy(module: torch.nn.Module, precision: str) -> Callable[..., torch.Tensor]:
+def module_policy(module: torch.nn.Module, precision: str, traceable: bool = False) -> Callable[..., torch.Tensor]:
     """An `ActionFn` (dt.evaluation.policy): a DTModule's `predict_action` on its own device, under bf16 autocast when
-    `uses_bf16`; float32 out."""
+    `uses_bf16`; float32 out. `traceable`: `act` instead (predict_action without entering inference mode, which
+    torch.compile cannot trace into), for a caller already in inference mode (`dt.evaluation.compiled`)."""
+    predict = module.act if traceable else module.predict_action
     device = module.device
     bf16 = uses_bf16(device, str(precision))
 
@@ -50,7 +52,7 @@ def module_policy(module: torch.nn.Module, precision: str) -> Callable[..., torc
     ) -> torch.Tensor:
         sampling = {} if uniform is None else {"uniform": uniform}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            action = module.predict_action(rtg, states, actions, timesteps, **sampling)
+            action = predict(rtg, states, actions, timesteps, **sampling)
         return action.float() if action.is_floating_point() else action
 
     return act

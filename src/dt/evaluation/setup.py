@@ -6,18 +6,20 @@ them (and conf/evaluate.yaml says which to take from the checkpoint's training r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from dt.config import CONFIG_DIR
 from dt.console import EvalProgress
 from dt.envs import check_env, make_env_fn, make_vector_env
+from dt.evaluation.compiled import CompiledPolicy, compile_backend
 from dt.evaluation.precision import check_precision, module_policy, precision_name
 from dt.evaluation.rollout import rollout_batched
 from dt.evaluation.spec import RolloutSpec
@@ -34,6 +36,7 @@ class EvalSettings:
     max_ep_len: int | None  # None: the checkpoint's
     env_id: str | None  # None: the dataset's env, else the run's env.id
     action_selection: str  # sample | argmax (discrete actions)
+    compile: bool | str  # false | true (inductor) | a torch.compile backend: see dt.evaluation.compiled
     seed: int  # env i of each target is reset with seed + i
 
     @classmethod
@@ -77,6 +80,8 @@ class Evaluation:
         self.settings = settings
         self.targets: list[Target] = resolve_targets(settings.target_returns, module.data_spec)
         self.precision = check_precision(settings.precision)
+        self.compile_backend = compile_backend(settings.compile)
+        self._compiled: CompiledPolicy | None = None  # kept: its graphs serve every later run of the same module
         self.spec = RolloutSpec.from_module(
             module, action_selection=settings.action_selection, max_ep_len=settings.max_ep_len, env_id=settings.env_id
         )
@@ -102,7 +107,7 @@ class Evaluation:
         was_training = module.training
         module.eval()  # dropout off: the policy is deterministic
         try:
-            policy = module_policy(module, self.precision)
+            policy = self.policy(module)
             with EvalProgress(self.settings.episodes, values) as progress:
                 return rollout_batched(
                     policy,
@@ -115,6 +120,17 @@ class Evaluation:
                 )
         finally:
             module.train(was_training)
+
+    def policy(self, module: Any) -> Callable[..., torch.Tensor]:
+        """The module's policy under the settings' precision; with eval.compile, its compiled form."""
+        if self.compile_backend is None:
+            return module_policy(module, self.precision)
+        if self._compiled is None or self._compiled.module is not module:
+            assert self.envs is not None, "open() first"
+            self._compiled = CompiledPolicy(
+                module, self.precision, self.spec.context_len, self.envs.num_envs, self.compile_backend
+            )
+        return self._compiled
 
     def precision_name(self, module: Any) -> str:
         return precision_name(module.device, self.precision)

@@ -76,8 +76,7 @@ class BCModule(PolicyModule):
         states = F.pad(states, (0, 0, K - states.shape[1], 0))  # (B, K, S): zeros before the first step
         return self.network()(states)
 
-    @torch.inference_mode()
-    def predict_action(
+    def act(
         self,
         returns_to_go: torch.Tensor,
         states: torch.Tensor,

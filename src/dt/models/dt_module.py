@@ -62,8 +62,7 @@ class DTModule(PolicyModule):
         states = self.normalize_states(states)
         return self.network()(returns_to_go / self.return_scale, states, actions, timesteps, last_only)
 
-    @torch.inference_mode()
-    def predict_action(
+    def act(
         self,
         returns_to_go: torch.Tensor,
         states: torch.Tensor,
@@ -71,7 +70,8 @@ class DTModule(PolicyModule):
         timesteps: torch.Tensor,
         uniform: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Action for the last step of each context, (B, A) or (B,); the last action input is ignored.
+        """Action for the last step of each context, (B, A) or (B,) (`predict_action` in inference mode); the last
+        action input is ignored.
 
         `uniform` (B,) in [0, 1): sample discrete actions from the softmax with these draws (None: argmax).
         """

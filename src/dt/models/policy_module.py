@@ -16,7 +16,7 @@ import torch
 
 from dt.config import locate
 from dt.data.spec import DataSpec
-from dt.errors import DTError
+from dt.errors import Diverged, DTError
 from dt.models.heads import make_head
 from dt.models.transformer import decay_groups
 
@@ -30,7 +30,8 @@ class PolicyModule(L.LightningModule):
 
     Subclasses call `super().__init__(data_spec, return_scale, compile)` first (it saves every constructor
     argument, theirs included, as hyperparameters: a checkpoint rebuilds the module from them), then build
-    `self.model` and implement `predict_action` and `outputs_and_targets` (what the loss compares for one batch).
+    `self.model` and implement `act` (behind `predict_action`) and `outputs_and_targets` (what the loss compares
+    for one training batch).
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class PolicyModule(L.LightningModule):
             return states
         return (states - self.state_mean) / self.state_std
 
+    @torch.inference_mode()
     def predict_action(
         self,
         returns_to_go: torch.Tensor,  # (B, T) raw, in reward units
@@ -70,6 +72,18 @@ class PolicyModule(L.LightningModule):
         uniform: torch.Tensor | None = None,  # (B,) in [0, 1): sample discrete actions with these draws
     ) -> torch.Tensor:
         """Action for the last step of each context, (B, A) or (B,); argmax for discrete actions without `uniform`."""
+        return self.act(returns_to_go, states, actions, timesteps, uniform)
+
+    def act(
+        self,
+        returns_to_go: torch.Tensor,
+        states: torch.Tensor,
+        actions: torch.Tensor,
+        timesteps: torch.Tensor,
+        uniform: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """`predict_action` without entering inference mode, for callers already in it (the rollouts): what
+        `eval.compile` traces, as torch.compile cannot trace into inference mode."""
         raise NotImplementedError
 
     def padded_outputs(
@@ -93,15 +107,26 @@ class PolicyModule(L.LightningModule):
         mask = mask.to(outputs.dtype)
         loss = self.head.loss(outputs, actions, mask)
         if not torch.isfinite(loss):
-            raise DTError(
+            raise Diverged(
                 f"train/loss became {loss.item()} at step {self.global_step}: lower model.optim.lr "
-                "or check the dataset for extreme values"
+                "or check the dataset for extreme values (the checkpoints hold the last finite weights)",
+                self.global_step,
             )
         self.log("train/loss", loss, prog_bar=True)
         for name, value in self.head.metrics(outputs.detach(), actions, mask).items():
             self.log(f"train/{name}", value)  # action_error (continuous) or accuracy (discrete)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
+
+    def check_finite_weights(self) -> None:
+        """Diverged when a weight is NaN/inf (an optimizer step can make them so while the loss was finite)."""
+        bad = next((name for name, p in self.named_parameters() if not bool(torch.isfinite(p).all())), None)
+        if bad is not None:
+            raise Diverged(
+                f"the weights became NaN/inf by step {self.global_step} ({bad}): lower model.optim.lr "
+                "or check the dataset for extreme values (the checkpoints hold the last finite weights)",
+                self.global_step,
+            )
 
     def configure_optimizers(self) -> dict[str, Any]:
         optim = self.hparams.optim

@@ -95,11 +95,11 @@ def causal_rows(queries: slice | None, T: int, device: torch.device) -> torch.Te
     no mask is needed (every token: SDPA's is_causal; the last token alone sees everything)."""
     if queries is None:
         return None
-    positions = torch.arange(T, device=device)
-    rows = positions[queries]  # (Tq,) the query tokens' positions
-    if len(rows) == 1 and int(rows[0]) == T - 1:
+    rows = range(T)[queries]  # the query tokens' positions, as Python ints: no graph break under torch.compile
+    if len(rows) == 1 and rows[0] == T - 1:
         return None
-    return positions[None, :] <= rows[:, None]
+    query_positions = torch.arange(rows.start, rows.stop, rows.step, device=device)  # (Tq,)
+    return torch.arange(T, device=device)[None, :] <= query_positions[:, None]
 
 
 class MLP(nn.Module):
