@@ -127,6 +127,7 @@ def test_generator_writes_a_loadable_minari_dataset(tmp_path: Path, monkeypatch:
     assert (traj.ref_min_score, traj.ref_max_score) == (0.0, 1.0)
 
 
+@pytest.mark.slow
 def test_generator_cli(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     ok = subprocess.run(
