@@ -21,14 +21,11 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import HydraException
 from omegaconf import OmegaConf, open_dict
 
 from dt.checkpointing import AtomicCheckpointIO
 from dt.cli import check_group_choices
-from dt.config import CONFIG_DIR
+from dt.config import compose_conf
 from dt.console import quiet_third_party
 from dt.data.spec import DataSpec
 from dt.errors import DTError, report_errors
@@ -109,17 +106,7 @@ def to_hf_folder(ckpt: str | Path, out: str | Path) -> Path:
 def compose_train(overrides: list[str], output_dir: Path) -> Any:
     """conf/train.yaml with `overrides`, its two `${hydra:...}` values filled as a dt.train run would."""
     check_group_choices(overrides)
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    except HydraException as err:
-        raise DTError(f"{err}".splitlines()[0] + ": check the dt.train overrides") from err
-    with open_dict(cfg):
-        cfg.experiment_name = cfg.hydra.runtime.choices.get("experiment")
-        cfg.paths.output_dir = str(output_dir)
-        del cfg.hydra
-    return cfg
+    return compose_conf(overrides, output_dir=output_dir)
 
 
 def data_spec(cfg: Any, state_stats: str | Path | None) -> DataSpec:
