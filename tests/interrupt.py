@@ -6,6 +6,7 @@ import os
 import signal
 
 import lightning as L
+import torch
 
 
 class SignalAtStep(L.Callback):
@@ -33,3 +34,18 @@ def signal_overrides(step: int, signal_name: str) -> list[str]:
         f"{target}.step={step}",
         f"{target}.signal_name={signal_name}",
     ]
+
+
+class NaNWeightsAtStep(L.Callback):
+    """Sets one weight to NaN right after optimizer step `step`: a run that diverges at a known step.
+
+    `+callbacks.diverge._target_=tests.interrupt.NaNWeightsAtStep +callbacks.diverge.step=45`.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
+        if trainer.global_step == self.step:
+            with torch.no_grad():
+                next(pl_module.parameters()).view(-1)[0] = float("nan")

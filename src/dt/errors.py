@@ -13,6 +13,19 @@ class DTError(Exception):
     """Bad input or environment the user can fix; reported as one line without a traceback."""
 
 
+class Diverged(DTError):
+    """Training produced a non-finite loss or weights at `step`: stopped before they reach a checkpoint."""
+
+    def __init__(self, message: str, step: int) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+def warn(message: str) -> None:
+    """One `dt: warning: ...` line on stderr: something was wrong, dt worked around it, the run goes on."""
+    print(f"dt: warning: {message}", file=sys.stderr, flush=True)
+
+
 def user_error(err: BaseException | None) -> DTError | None:
     """The DTError behind `err`, also when Hydra's instantiate or Lightning wrapped it."""
     while err is not None:

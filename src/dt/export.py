@@ -9,16 +9,15 @@ ONNX needs the export extra: `pip install -e ".[export]"`. pt2 is `torch.export.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
 from dt.console import quiet_third_party
 from dt.errors import DTError, report_errors
+from dt.files import atomic_write
 
 FORMATS = ("onnx", "pt2")
 USAGE = "python -m dt.export ckpt=PATH format=onnx|pt2 out=FILE"
@@ -56,26 +55,15 @@ def export_policy(policy: Any, out: str | Path, format: str = "onnx") -> Path:
     inputs = example_inputs(policy)
     batch = torch.export.Dim("batch", min=1)
     dynamic = {name: {0: batch} for name in INPUT_NAMES}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)  # pt2 wants its suffix
-    os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 would keep the exported file from others
-    try:
-        with torch.inference_mode(False), torch.no_grad():
-            if format == "pt2":
-                program = torch.export.export(step, inputs, dynamic_shapes=dynamic)
-                torch.export.save(program, tmp)
-            else:
-                _write_onnx(step, inputs, dynamic, metadata(policy), policy.spec.discrete, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(out, "wb") as f, torch.inference_mode(False), torch.no_grad():
+        if format == "pt2":
+            torch.export.save(torch.export.export(step, inputs, dynamic_shapes=dynamic), f)
+        else:
+            _write_onnx(step, inputs, dynamic, metadata(policy), policy.spec.discrete, f)
     return out
 
 
-def _write_onnx(step, inputs, dynamic, props: dict[str, str], discrete: bool, path: str) -> None:
+def _write_onnx(step, inputs, dynamic, props: dict[str, str], discrete: bool, file: IO[bytes]) -> None:
     try:
         import onnx
     except ImportError as err:
@@ -94,7 +82,7 @@ def _write_onnx(step, inputs, dynamic, props: dict[str, str], discrete: bool, pa
     model = program.model_proto
     for key, value in props.items():
         model.metadata_props.add(key=key, value=value)
-    onnx.save(model, path)
+    onnx.save(model, file)
 
 
 @report_errors

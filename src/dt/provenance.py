@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dt
+from dt.files import atomic_write
 
 # Libraries whose versions move training numbers (torch, lightning) or evaluation returns (the simulator).
 PACKAGES = ("torch", "lightning", "gymnasium", "mujoco", "minari")
@@ -54,8 +55,8 @@ def provenance() -> dict[str, Any]:
 
 def write_provenance(folder: str | Path, info: dict[str, Any]) -> Path:
     path = Path(folder) / "provenance.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(info, indent=1) + "\n")
+    with atomic_write(path) as f:
+        f.write(json.dumps(info, indent=1) + "\n")
     return path
 
 

@@ -2,22 +2,23 @@
 
 Schema 1 (the contract between the training callback, `dt.evaluate` and `dt.report`):
 `{"schema": 1, "kind": "train"|"evaluate", "run": {...}, "dataset": {...}, "evals": [{...}, ...]}`,
-one entry in `evals` per (evaluation step, target). Files are replaced atomically (temp file + rename), so
+one entry in `evals` per (evaluation step, target); a training run stopped by NaN/inf adds
+`"diverged": {"step": N, "message": ...}`. Files are replaced atomically (temp file + rename), so
 a reader never sees half of one.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dt.data.ids import join_ids
+from dt.data.spec import DataSpec
 from dt.errors import DTError
+from dt.files import atomic_write
 from dt.metrics import TargetResult
 
 SCHEMA = 1
@@ -28,17 +29,9 @@ RUN_KEYS = (
 
 
 def write_json_atomic(path: str | Path, document: dict[str, Any]) -> None:
-    """Write to a temporary file beside `path`, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(document, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """The whole document or the previous file: never half of one (`files.atomic_write`)."""
+    with atomic_write(path) as f:
+        json.dump(document, f, indent=1)
 
 
 def model_name(model_config: dict[str, Any]) -> str:
@@ -85,13 +78,13 @@ def dataset_info(returns: np.ndarray, num_steps: int, normalize: Any) -> dict[st
     }
 
 
-def dataset_info_from_spec(data_spec: dict[str, Any], normalize: Any) -> dict[str, Any]:
+def dataset_info_from_spec(data_spec: DataSpec, normalize: Any) -> dict[str, Any]:
     """The `dataset` block from a checkpoint's `data_spec` (its stored return statistics), for `dt.evaluate`."""
-    mean, best = data_spec.get("return_mean"), data_spec.get("return_max")
+    mean, best = data_spec.return_mean, data_spec.return_max
     normalized = normalize(np.array([mean, best], dtype=np.float64)) if mean is not None and best is not None else None
     return {
-        "num_episodes": data_spec.get("num_episodes"),
-        "num_steps": data_spec.get("num_steps"),
+        "num_episodes": data_spec.num_episodes,
+        "num_steps": data_spec.num_steps,
         "return_mean": None if mean is None else float(mean),
         "return_max": None if best is None else float(best),
         "normalized_mean": float(normalized[0]) if normalized is not None else None,
@@ -154,6 +147,11 @@ class RunResults:
             and previous.get("run", {}).get("run_name") == self.document["run"]["run_name"]
         ):
             self.document["evals"] = [e for e in previous.get("evals", []) if e["step"] <= up_to_step]
+
+    def mark_diverged(self, step: int, message: str) -> None:
+        """The run stopped on NaN/inf at `step` (`"diverged": {"step", "message"}`; evals keep the finite ones)."""
+        self.document["diverged"] = {"step": int(step), "message": message}
+        write_json_atomic(self.path, self.document)
 
     def add(
         self,

@@ -25,9 +25,6 @@ Actions: Discrete(4): up, down, left, right; a move into a wall leaves the agent
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -154,39 +151,28 @@ def minari_episode(episode: dict[str, np.ndarray]) -> Episode:
 
 
 def write_dataset(dataset_id: str, episodes: list[dict[str, np.ndarray]], root: str | Path, seed: int) -> Path:
-    """Write a Minari dataset under `root` atomically: built in a temporary folder, then renamed into place."""
+    """Write a Minari dataset under `root` (atomically, see `recording.write_minari_dataset`)."""
     root = Path(root)
     if not make_writable_folder(root):
         raise DTError(
             f"cannot write dataset {dataset_id} into {root} (read-only): set MINARI_DATASETS_PATH to a writable folder"
         )
     returns = np.array([e["rewards"].sum() for e in episodes])
-    with tempfile.TemporaryDirectory(prefix=".dt-generate-", dir=root) as tmp:
-        write_minari_dataset(
-            tmp,
-            dataset_id,
-            [minari_episode(e) for e in episodes],
-            gym.spec(ENV_ID),
-            eval_env=ENV_ID,
-            algorithm_name="uniformly random policy",
-            code_permalink="https://example.invalid/dt/src/dt/envs/key_to_door.py",
-            description=(
-                f"{len(episodes)} uniformly random Key-to-Door episodes (seed {seed}), "
-                f"success rate {returns.mean():.3f}; made by `python -m dt.envs.key_to_door`"
-            ),
-            ref_min_score=0.0,  # normalized score = 100 x success rate
-            ref_max_score=1.0,
-        )
-        target = root / dataset_id
-        if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(Path(tmp) / dataset_id, target)
-        for parent in Path(dataset_id).parents:  # Minari's namespace metadata, where missing
-            meta = Path(tmp) / parent / "namespace_metadata.json"
-            if str(parent) != "." and meta.is_file() and not (root / parent / meta.name).exists():
-                os.replace(meta, root / parent / meta.name)
-    return target
+    return write_minari_dataset(
+        root,
+        dataset_id,
+        [minari_episode(e) for e in episodes],
+        gym.spec(ENV_ID),
+        eval_env=ENV_ID,
+        algorithm_name="uniformly random policy",
+        code_permalink="https://example.invalid/dt/src/dt/envs/key_to_door.py",
+        description=(
+            f"{len(episodes)} uniformly random Key-to-Door episodes (seed {seed}), "
+            f"success rate {returns.mean():.3f}; made by `python -m dt.envs.key_to_door`"
+        ),
+        ref_min_score=0.0,  # normalized score = 100 x success rate
+        ref_max_score=1.0,
+    )
 
 
 def generate_dataset(dataset_id: str) -> None:

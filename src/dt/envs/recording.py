@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from dt.files import replace_folder
 
 # observations (T + 1, ...) with the final one, as Minari stores them; actions (T, ...); rewards,
 # terminations and truncations (T,)
@@ -39,8 +42,10 @@ def record_episode(env: gym.Env, act: Callable[[np.ndarray], Any], seed: int) ->
 
 
 def write_minari_dataset(root: str | Path, dataset_id: str, episodes: list[Episode], env: Any, **metadata: Any) -> Path:
-    """`minari.create_dataset_from_buffers` into the MINARI_DATASETS_PATH folder `root`; `metadata` goes to Minari
-    (eval_env defaults to `env`; author, email and permalink to dt's)."""
+    """`minari.create_dataset_from_buffers` into the MINARI_DATASETS_PATH folder `root`, atomically: written into
+    a temporary folder under `root`, then renamed into place (replacing an existing dataset of that id), so a
+    crash or a full disk never leaves half a dataset. `metadata` goes to Minari (author, email and permalink
+    default to dt's)."""
     import minari
     from minari.data_collector import EpisodeBuffer
 
@@ -52,13 +57,21 @@ def write_minari_dataset(root: str | Path, dataset_id: str, episodes: list[Episo
         "code_permalink": "https://example.invalid/dt",
         **metadata,
     }
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
     previous = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = str(root)  # where Minari writes
-    try:
-        minari.create_dataset_from_buffers(dataset_id, buffers, env=env, **metadata)
-    finally:
-        if previous is None:
-            del os.environ["MINARI_DATASETS_PATH"]
-        else:
-            os.environ["MINARI_DATASETS_PATH"] = previous
-    return Path(root) / dataset_id
+    with tempfile.TemporaryDirectory(prefix=".dt-write-", dir=root) as staging:
+        os.environ["MINARI_DATASETS_PATH"] = staging  # where Minari writes
+        try:
+            minari.create_dataset_from_buffers(dataset_id, buffers, env=env, **metadata)
+        finally:
+            if previous is None:
+                del os.environ["MINARI_DATASETS_PATH"]
+            else:
+                os.environ["MINARI_DATASETS_PATH"] = previous
+        target = replace_folder(Path(staging) / dataset_id, root / dataset_id)
+        for parent in Path(dataset_id).parents:  # Minari's namespace metadata, where missing
+            meta = Path(staging) / parent / "namespace_metadata.json"
+            if str(parent) != "." and meta.is_file() and not (root / parent / meta.name).exists():
+                os.replace(meta, root / parent / meta.name)
+    return target

@@ -10,7 +10,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from dt import metrics
 from dt.console import format_table, summary, update_scores
-from dt.errors import DTError
+from dt.errors import Diverged, DTError, user_error
 from dt.evaluation import wandb_run
 from dt.evaluation.setup import EvalSettings, Evaluation
 from dt.metrics import TargetResult
@@ -94,7 +94,13 @@ class RolloutEval(L.Callback):
         if self.evaluation is not None:
             self.evaluation.close()
 
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        diverged = user_error(exception)
+        if isinstance(diverged, Diverged) and self.run_results is not None and trainer.is_global_zero:
+            self.run_results.mark_diverged(diverged.step, str(diverged))
+
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> dict[str, float]:
+        pl_module.check_finite_weights()  # NaN weights are not evaluated (every rank: they hold the same weights)
         if not trainer.is_global_zero:  # data-parallel runs roll out on rank 0; the other ranks get its metrics
             self._evaluated_step = trainer.global_step
             return trainer.strategy.broadcast({}, src=0)

@@ -13,14 +13,13 @@ Only what HF can express converts: continuous actions, vector states, a 4x MLP, 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from dt.errors import DTError
+from dt.files import atomic_write
 from dt.models.transformer import DecisionTransformer, DTConfig
 
 HF_MODEL_TYPE = "decision_transformer"
@@ -237,20 +236,10 @@ def to_hf(model_state: dict[str, torch.Tensor], config: DTConfig) -> tuple[dict[
 
 def save_hf_folder(folder: str | Path, hf_config: dict[str, Any], hf_state: dict[str, torch.Tensor]) -> None:
     """config.json + model.safetensors, as `save_pretrained` writes them; each file written whole or not at all."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    _atomic(folder / "model.safetensors", lambda path: save_file(hf_state, path, metadata={"format": "pt"}))
-    _atomic(folder / "config.json", lambda path: Path(path).write_text(json.dumps(hf_config, indent=2) + "\n"))
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(folder / "model.safetensors", "wb") as f:
+        f.write(save(hf_state, metadata={"format": "pt"}))
+    with atomic_write(folder / "config.json") as f:
+        f.write(json.dumps(hf_config, indent=2) + "\n")

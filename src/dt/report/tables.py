@@ -25,6 +25,7 @@ import numpy as np
 
 from dt.data.ids import dataset_names
 from dt.errors import DTError, report_errors
+from dt.files import atomic_write
 from dt.report.aggregate import REPS, RunScore, aggregate_section
 from dt.report.paper import paper_score
 from dt.report.plots import achieved_vs_target, learning_curves, score_key
@@ -271,9 +272,8 @@ def write_report(folders: list[Path], out: Path | None = None, reps: int = REPS)
         "Paper numbers are D4RL scores (Chen et al. 2021); datasets other than D4RL's are not directly comparable.",
     ]
     path = out / "report.md"
-    tmp = path.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(sections) + "\n")
-    tmp.replace(path)
+    with atomic_write(path) as f:
+        f.write("\n".join(sections) + "\n")
     return path, tables, plots
 
 
