@@ -22,7 +22,7 @@ PIP_ARGS ?=
 # (wandb-workspaces): `python -m dt.dashboard` and its tests.
 EXTRAS ?= dev,atari,export,dashboard
 
-.PHONY: install install-latest lock test lint train quickstart bench bench-atari
+.PHONY: install install-latest lock test test-fast lint train quickstart bench bench-atari
 
 # Exactly the versions CI tested (requirements.lock; CI then runs `pip check` in its fresh venv), torch as TORCH says.
 # CUDA builds: never FIND_TORCH (its +cpu wheel would win), and `torch===V` (no local label) for PyPI's build.
@@ -51,6 +51,10 @@ lock:
 
 test:
 	$(PYTHON) -m pytest -q
+
+# The edit-run loop: everything but the `slow` tests (dt commands started in subprocesses: trainings, sweeps, CLI).
+test-fast:
+	$(PYTHON) -m pytest -q -m "not slow"
 
 lint:
 	$(PYTHON) -m ruff check src tests experiments examples

@@ -7,8 +7,9 @@ process, interleaved in rounds (medians reported), on the same data. Rows:
 
   load        dataset load + preprocess (Minari read, state stats, returns-to-go, window index); preprocessing
               alone on the dataset tiled to >= 1M steps
-  1a / 1b     training samples/s at the paper's gym config (batch 64, K=20, embed 128, 3 layers, 1 head, ReLU,
-              dropout 0.1, AdamW lr 1e-4 wd 1e-4, clip 0.25): (a) DTModule (the loss training_step computes, its
+  1a / 1b     training samples/s at the composed config (conf/model/dt.yaml and the trainer's clip: the paper's
+              gym config, batch 64, K=20, embed 128, 3 layers, 1 head, ReLU, dropout 0.1, AdamW lr 1e-4 wd 1e-4,
+              clip 0.25; `--env` names the dataset's env config): (a) DTModule (the loss training_step computes, its
               own AdamW groups) vs (b) Hugging Face `transformers.DecisionTransformerModel` as the official code
               trains it, on the same batches; on CUDA bf16 autocast rows too. (b) needs `pip install -e ".[bench]"`.
   1c          (a) with its last block computed for every token (`last_block_states_only=False`, the model before
@@ -48,9 +49,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from omegaconf import OmegaConf
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 
-from dt.config import CONFIG_DIR
+from dt.config import compose_conf
 from dt.data.datamodule import DTDataModule, UniformStepSampler, WindowDataset, delay_rewards, state_stats
 from dt.envs import make_env_fn, make_vector_env
 from dt.evaluate import load_module
@@ -61,8 +63,6 @@ from dt.evaluation.setup import EvalSettings, Evaluation
 from dt.metrics import TargetResult
 from dt.models.dt_module import DTModule
 from experiments.bench_references import (
-    PAPER_NET,
-    PAPER_OPTIM,
     HFTrainer,
     TrainStep,
     official_get_batch,
@@ -177,13 +177,12 @@ class MemoryPhases:
 # --- the dataset ------------------------------------------------------------------------------------------------
 
 
-def env_config(env_id: str | None) -> dict[str, Any]:
-    """The conf/env/*.yaml whose `id` is `env_id` (target returns, max_ep_len, return_scale); {} if none."""
-    for path in sorted(Path(CONFIG_DIR, "env").glob("*.yaml")):
-        cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-        if isinstance(cfg, dict) and cfg.get("id") == env_id:
-            return cfg
-    return {}
+def bench_config(args: argparse.Namespace) -> DictConfig:
+    """conf/train.yaml as `dt.train` composes it for the bench's env and dataset: the model trained and evaluated
+    (conf/model/dt.yaml, the paper's gym config), the trainer's gradient clip and the env's scales are the
+    config's, so a config change changes what is measured."""
+    overrides = [f"env={args.env}", f"dataset.id={args.dataset}", f"K={args.K}", f"seed={args.seed}"]
+    return compose_conf([*overrides, f"data.batch_size={args.batch_size}"])
 
 
 def load_rows(args: argparse.Namespace) -> tuple[DTDataModule, list[Row]]:
@@ -225,19 +224,15 @@ def load_rows(args: argparse.Namespace) -> tuple[DTDataModule, list[Row]]:
     return dm, rows
 
 
-def paper_module(dm: DTDataModule, K: int, seed: int) -> DTModule:
-    """An untrained DTModule at the paper's config, with the env config of the dataset's env in its run_config."""
-    spec = dm.spec
-    env = env_config(spec["env_id"])
-    torch.manual_seed(seed)
-    return DTModule(
-        PAPER_NET,
-        PAPER_OPTIM,
-        spec,
-        K,
-        int(env.get("max_ep_len", 1000)),
-        float(env.get("return_scale", 1000.0)),
-        run_config={"env": env, "seed": seed},
+def paper_module(dm: DTDataModule, cfg: DictConfig) -> DTModule:
+    """An untrained module as `dt.train` builds it from `cfg` (model=dt: the paper's config), with the env config
+    in its run_config."""
+    if dm.spec.env_id and dm.spec.env_id != cfg.env.id:
+        raise SystemExit(f"the dataset was collected in {dm.spec.env_id} but --env {cfg.env.name} is {cfg.env.id}")
+    torch.manual_seed(cfg.seed)
+    run_config = {"env": OmegaConf.to_container(cfg.env, resolve=True), "seed": cfg.seed}
+    return instantiate(
+        cfg.model, data_spec=dm.spec.to_dict(), run_config=run_config, _recursive_=False, _convert_="all"
     )
 
 
@@ -253,12 +248,12 @@ def window_batches(dataset: WindowDataset, batch_size: int, seed: int) -> Iterat
 
 
 class OursTrainer(TrainStep):
-    """What DTModule.training_step computes (outputs_and_targets + its head's loss), backward, clip 0.25, and the
+    """What DTModule.training_step computes (outputs_and_targets + its head's loss), backward, the clip, and the
     optimizer and warmup schedule of its own configure_optimizers (AdamW; no decay on biases, LayerNorms,
     embeddings). Batches go in as they are: the module normalizes states and scales returns-to-go itself."""
 
-    def __init__(self, module: DTModule, bf16: bool) -> None:
-        self.module, self.bf16 = module.train(), bf16
+    def __init__(self, module: DTModule, bf16: bool, clip: float) -> None:
+        self.module, self.bf16, self.clip = module.train(), bf16, clip
         self.parameters = list(module.parameters())
         configured = module.configure_optimizers()
         self.optimizer, self.scheduler = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
@@ -273,15 +268,16 @@ def training_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.devi
     precisions = ["fp32", "bf16"] if device.type == "cuda" else ["fp32"]
     hf_version = transformers_version()
     variants: dict[tuple[str, str], Any] = {}
+    clip = float(args.config.trainer.gradient_clip_val)
     for precision in precisions:
-        module = paper_module(dm, args.K, args.seed).to(device)
-        variants["a", precision] = OursTrainer(module, precision == "bf16")
-        full = paper_module(dm, args.K, args.seed).to(device)  # the same weights
+        module = paper_module(dm, args.config).to(device)
+        variants["a", precision] = OursTrainer(module, precision == "bf16", clip)
+        full = paper_module(dm, args.config).to(device)  # the same weights
         full.model.config.last_block_states_only = False
-        variants["c", precision] = OursTrainer(full, precision == "bf16")
+        variants["c", precision] = OursTrainer(full, precision == "bf16", clip)
         if hf_version:
             torch.manual_seed(args.seed)
-            variants["b", precision] = HFTrainer(module, device, precision == "bf16")
+            variants["b", precision] = HFTrainer(module, device, precision == "bf16", clip)
     dm.train_set.to(dm.gather_device() if device.type == "cpu" else device)  # as dt.train: gathered on the GPU
     batches = window_batches(dm.train_set, args.batch_size, args.seed)
 
@@ -376,13 +372,13 @@ def train_profile_row(
 
 def sampler_rows(dm: DTDataModule, args: argparse.Namespace) -> list[Row]:
     """Row 2, on the CPU (where both samplers run in training; the copy to the device is left out of both)."""
-    env = env_config(dm.spec["env_id"])
+    env = args.config.env
     get_batch = official_get_batch(
         dm.trajectories,
         dm.state_mean,
         dm.state_std,
-        int(env.get("max_ep_len", 1000)),
-        float(env.get("return_scale", 1000.0)),
+        int(env.max_ep_len),
+        float(env.return_scale),
         args.seed,
     )
     dataset, B, n = dm.train_set.to("cpu"), args.batch_size, args.sampler_batches
@@ -440,7 +436,7 @@ def eval_model(dm: DTDataModule, args: argparse.Namespace, device: torch.device)
     ckpt = args.ckpt or (None if args.fresh else newest_checkpoint())
     if ckpt:
         return load_module(ckpt, str(device)).eval(), f"checkpoint {ckpt}"
-    module = paper_module(dm, args.K, args.seed).to(device).eval()
+    module = paper_module(dm, args.config).to(device).eval()
     return module, "a freshly initialized module (no checkpoint: short episodes; pass --ckpt for a trained policy)"
 
 
@@ -488,7 +484,7 @@ def eval_rows(dm: DTDataModule, args: argparse.Namespace, device: torch.device) 
     }
     settings = EvalSettings.for_run(run, given)  # the rest as the run (or conf/) says
     if not settings.target_returns:
-        raise SystemExit(f"no target returns known for {module.hparams.data_spec['env_id']}: pass --targets R1 R2")
+        raise SystemExit(f"no target returns known for {module.data_spec.env_id}: pass --targets R1 R2")
     evaluation = Evaluation(module, settings)  # resolves the targets and builds the spec; no envs yet
     spec, targets = evaluation.spec, [t.value for t in evaluation.targets]
     n, T = args.episodes, len(targets)
@@ -654,6 +650,7 @@ def timed_policy(policy: Callable, clock: dict[str, float], device: torch.device
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="sb3/hopper/medium-v0", help="a local Minari id (never downloaded)")
+    parser.add_argument("--env", default="hopper", help="the dataset's env config (conf/env/NAME.yaml)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--K", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -680,6 +677,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[Row]:
     args = parse_args(argv)
+    args.config = bench_config(args)
     if args.threads:
         torch.set_num_threads(args.threads)  # on a shared machine, 1 avoids waiting on a busy core
     device = torch.device(args.device)

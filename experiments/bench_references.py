@@ -17,18 +17,15 @@ import torch
 from dt.data.sources import Trajectories
 from dt.models.dt_module import DTModule
 
-# The paper's gym configuration (conf/model/dt.yaml).
-PAPER_NET = {"embed_dim": 128, "n_layer": 3, "n_head": 1, "activation": "relu", "dropout": 0.1}
-PAPER_OPTIM = {"lr": 1e-4, "weight_decay": 1e-4, "warmup_steps": 10_000, "betas": [0.9, 0.999]}
-GRAD_CLIP = 0.25
-
 
 class TrainStep:
-    """One training step in the three parts the profile row times: `forward` (+ loss), `backward`, `update` (clip
-    0.25, the optimizer, the warmup schedule). Subclasses set `parameters`, `optimizer`, `scheduler` and define
-    `forward`; `inputs` turns a dt batch into what `forward` takes, outside the timed loop."""
+    """One training step in the three parts the profile row times: `forward` (+ loss), `backward`, `update` (the
+    trainer's gradient clip, the optimizer, the warmup schedule). Subclasses set `parameters`, `optimizer`,
+    `scheduler`, `clip` and define `forward`; `inputs` turns a dt batch into what `forward` takes, outside the
+    timed loop."""
 
     parameters: list[torch.nn.Parameter]
+    clip: float  # conf/trainer's gradient_clip_val
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
 
@@ -43,7 +40,7 @@ class TrainStep:
         loss.backward()
 
     def update(self) -> None:
-        torch.nn.utils.clip_grad_norm_(self.parameters, GRAD_CLIP)
+        torch.nn.utils.clip_grad_norm_(self.parameters, self.clip)
         self.optimizer.step()
         self.scheduler.step()
 
@@ -65,32 +62,33 @@ def transformers_version() -> str | None:
 class HFTrainer(TrainStep):
     """Hugging Face's DecisionTransformerModel trained as the official code's SequenceTrainer.train_step does
     (kzl/decision-transformer gym/decision_transformer/training/seq_trainer.py, experiment.py): MSE on the
-    action predictions at unmasked steps, AdamW with weight decay on every parameter, clip 0.25, the warmup
-    LambdaLR stepped every step.
+    action predictions at unmasked steps, AdamW with weight decay on every parameter, the gradient clip, the
+    warmup LambdaLR stepped every step; sizes, dropout and optimizer settings are those `module` was built with
+    (conf/model/dt.yaml).
 
     forward(states (B, T, S), actions (B, T, A), rewards, returns_to_go (B, T, 1), timesteps (B, T),
     attention_mask (B, T), return_dict=False) -> (state_preds, action_preds, return_preds), as in
     transformers/models/decision_transformer/modeling_decision_transformer.py (4.x and 5.x); `rewards` is unused.
     """
 
-    def __init__(self, module: DTModule, device: torch.device, bf16: bool) -> None:
+    def __init__(self, module: DTModule, device: torch.device, bf16: bool, clip: float) -> None:
         import transformers
         from transformers import DecisionTransformerConfig, DecisionTransformerModel
 
         transformers.logging.set_verbosity_error()  # GPT-2's bos/eos ids outside a vocabulary of 1: harmless
-        spec = module.hparams.data_spec
+        spec, net, optim = module.data_spec, module.hparams.net, module.hparams.optim
         config = DecisionTransformerConfig(
-            state_dim=spec["state_dim"],
-            act_dim=spec["act_dim"],
-            hidden_size=PAPER_NET["embed_dim"],
-            n_layer=PAPER_NET["n_layer"],
-            n_head=PAPER_NET["n_head"],
-            n_inner=4 * PAPER_NET["embed_dim"],
-            activation_function=PAPER_NET["activation"],
+            state_dim=spec.state_dim,
+            act_dim=spec.act_dim,
+            hidden_size=net["embed_dim"],
+            n_layer=net["n_layer"],
+            n_head=net["n_head"],
+            n_inner=4 * net["embed_dim"],
+            activation_function=net["activation"],
             max_ep_len=module.hparams.max_ep_len,
-            resid_pdrop=PAPER_NET["dropout"],
-            embd_pdrop=PAPER_NET["dropout"],
-            attn_pdrop=PAPER_NET["dropout"],
+            resid_pdrop=net["dropout"],
+            embd_pdrop=net["dropout"],
+            attn_pdrop=net["dropout"],
             action_tanh=True,
             use_cache=False,  # training: no key/value cache to build and throw away
         )
@@ -98,11 +96,9 @@ class HFTrainer(TrainStep):
         self.parameters = list(self.model.parameters())
         self.attention = getattr(self.model.config, "_attn_implementation", None) or "?"
         self.stats = module  # state statistics and return scale: the same normalized tensors as ours
-        self.device, self.bf16 = device, bf16
-        self.optimizer = torch.optim.AdamW(
-            self.parameters, lr=PAPER_OPTIM["lr"], weight_decay=PAPER_OPTIM["weight_decay"]
-        )
-        warmup = PAPER_OPTIM["warmup_steps"]
+        self.device, self.bf16, self.clip = device, bf16, clip
+        self.optimizer = torch.optim.AdamW(self.parameters, lr=optim["lr"], weight_decay=optim["weight_decay"])
+        warmup = optim["warmup_steps"]
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda steps: min((steps + 1) / warmup, 1))
 
     @torch.no_grad()

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from dt.config import CONFIG_DIR
+from dt.config import compose_conf
 from dt.console import format_table
 from dt.envs import action_size, make_env, make_env_fn, make_vector_env
 from dt.errors import report_errors
@@ -75,8 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="folder for results.json")
     parser.add_argument("--experiment", default=None, help="the experiment name to file the row under in dt.report")
     args = parser.parse_args(argv)
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=args.overrides)
+    cfg = compose_conf(args.overrides)
     spec, low, high = spec_from_config(cfg)
     target = resolve_targets(cfg.eval.target_returns)[0]  # a random policy ignores it: reported under the first
     envs = make_vector_env(make_env_fn(spec), int(cfg.eval.episodes), cfg.eval.vectorization)

@@ -13,10 +13,10 @@ import torch
 
 from dt.data.datamodule import WindowDataset
 from dt.data.dqn_replay import load_dqn_replay, plan_visits
-from dt.data.frames import FrameStacks
+from dt.data.frames import FrameStacks, preprocess_frames
 from dt.data.sources import from_episode_list, load_minari
 from dt.envs import make_env_fn, make_vector_env
-from dt.envs.atari import check_game, make_atari, preprocess_frames
+from dt.envs.atari import check_game, make_atari
 from dt.errors import DTError
 from dt.evaluation.precision import module_policy
 from dt.evaluation.rollout import rollout_batched, rollout_sequential
@@ -288,7 +288,8 @@ def test_train_on_dqn_replay_logs_and_evaluate_on_ale(dqn_replay_run: Path, tmp_
     overrides = ["env=breakout", f"dataset.path={dqn_replay_run}", "data.replay_steps=30", *tiny_atari_overrides()]
     trainer = train(compose_config(overrides, output_dir=tmp_path))
     module = trainer.lightning_module
-    assert module.hparams.data_spec["state_shape"] == list(STACK) and module.hparams.data_spec["act_dim"] == 4
+    assert module.data_spec.state_shape == STACK and module.hparams.data_spec["state_shape"] == list(STACK)
+    assert module.data_spec.act_dim == 4
     (result,) = trainer.callbacks[[type(c).__name__ for c in trainer.callbacks].index("RolloutEval")].results
     assert result.lengths.tolist() == [5, 5] and result.normalized is not None
 

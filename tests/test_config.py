@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
+from dt.config import compose_conf
+from dt.errors import DTError
 from dt.resolvers import dataset_tag, pct_tag
 from tests.helpers import compose_config
 
@@ -54,3 +57,13 @@ def test_run_name_parts() -> None:
     assert dataset_tag("mujoco/hopper/simple-v0") == "simple"
     assert dataset_tag(None, "/data/hopper_medium-v2.hdf5") == "hopper_medium"
     assert (pct_tag(1.0), pct_tag(0.1), pct_tag(1)) == ("", "-pct0.1", "")
+
+
+def test_compose_conf_is_the_commands_config_resolved_outside_a_run(tmp_path: Path) -> None:
+    cfg = compose_conf(["env=walker2d", "experiment=context", "K=5"], output_dir=tmp_path)
+    assert cfg.experiment_name == "context" and cfg.trainer.default_root_dir == str(tmp_path)
+    assert cfg.model.context_len == 5 and cfg.model.max_ep_len == cfg.env.max_ep_len == 1000
+    OmegaConf.to_container(cfg, resolve=True)  # nothing left that only a Hydra run could fill
+    assert compose_conf(["evaluate_experiment=target_sweep"], config_name="evaluate").experiment_name == "target_sweep"
+    with pytest.raises(DTError, match="check the overrides"):
+        compose_conf(["model.nope.x=1"])

@@ -20,6 +20,7 @@ def test_eval_progress_without_a_terminal_prints_one_line(capsys: pytest.Capture
     assert re.fullmatch(r"eval targets 3600, 1800: 4 episodes, 10 env steps, [\d.]+ s", lines[0]), lines
 
 
+@pytest.mark.slow
 def test_default_run_prints_no_warnings_and_ends_with_a_summary(tiny_minari_root: Path, tmp_path: Path) -> None:
     overrides = [o for o in tiny_train_overrides() if not o.startswith("logger=")]  # the default logger: W&B
     env = {"MINARI_DATASETS_PATH": str(tiny_minari_root), "WANDB_MODE": "offline", "WANDB_SILENT": "false"}

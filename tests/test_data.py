@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -18,6 +19,7 @@ from dt.data.datamodule import (
     top_trajectories,
 )
 from dt.data.sources import concat, from_episode_list, load_d4rl_hdf5
+from dt.data.spec import DataSpec
 from dt.errors import DTError
 from tests.helpers import compose_config, hand_made, make_minari_dataset
 
@@ -120,7 +122,7 @@ def test_datamodule_batches_from_hdf5(tmp_path) -> None:
     dm = DTDataModule(None, dataset_path=str(tmp_path / "d.hdf5"), context_len=4, batch_size=5, batches_per_epoch=3)
     dm.setup("fit")
     spec = dm.spec
-    assert spec["state_dim"] == 4 and spec["act_dim"] == 2 and not spec["discrete"]
+    assert spec.state_dim == 4 and spec.act_dim == 2 and not spec.discrete
     batches = list(dm.train_dataloader())
     assert len(batches) == 3
     assert batches[0]["states"].shape == (5, 4, 4) and batches[0]["mask"].dtype == torch.bool
@@ -129,7 +131,7 @@ def test_datamodule_batches_from_hdf5(tmp_path) -> None:
 def test_datamodule_on_minari(tiny_minari: str) -> None:
     dm = DTDataModule(tiny_minari, download=False, context_len=5, batch_size=4, batches_per_epoch=2, delayed=True)
     dm.setup("fit")
-    assert dm.spec["env_id"] == "Hopper-v5" and dm.spec["state_dim"] == 11 and dm.spec["ref_max_score"] == 3234.3
+    assert dm.spec.env_id == "Hopper-v5" and dm.spec.state_dim == 11 and dm.spec.ref_max_score == 3234.3
     assert dm.trajectories.num_steps == sum(dm.trajectories.lengths)
     # Minari stores T + 1 observations per episode; we keep T, aligned with actions
     assert len(dm.trajectories.observations) == len(dm.trajectories.actions)
@@ -167,7 +169,19 @@ def test_several_ids_train_as_one(tiny_minari_root: Path, tiny_minari: str, tmp_
     data.setup()
     one = DTDataModule(tiny_minari, download=False, context_len=5, batches_per_epoch=1)
     one.setup()
-    assert data.spec["num_episodes"] == one.spec["num_episodes"] + 5
-    assert data.spec["return_max"] >= one.spec["return_max"] and data.spec["env_id"] == "Hopper-v5"
+    assert data.spec.num_episodes == one.spec.num_episodes + 5
+    assert data.spec.return_max >= one.spec.return_max and data.spec.env_id == "Hopper-v5"
     cfg = compose_config([f"dataset.id=[{tiny_minari},{second}]"], output_dir=tmp_path)
     assert cfg.run_name == "hopper-tiny+tiny2-normal-dt-K20-s0"
+
+
+def test_data_spec_is_plain_data_in_checkpoints_and_reads_old_dicts() -> None:
+    spec = DataSpec((4, 84, 84), 6, True, [], [], env_id="ALE/Breakout-v5", max_timestep=99, return_max=3.0)
+    assert spec.state_dim == 4 * 84 * 84 and spec.pixels
+    plain = spec.to_dict()
+    assert plain["state_shape"] == [4, 84, 84] and json.loads(json.dumps(plain)) == plain  # lists and numbers only
+    assert DataSpec.from_dict(plain) == spec
+    # written before DataSpec: `state_dim` beside `state_shape`, and the oldest without `state_shape`
+    old = {"state_dim": 11, "act_dim": 3, "discrete": False, "state_mean": [0.0] * 11, "state_std": [1.0] * 11}
+    assert DataSpec.from_dict(old).state_shape == (11,) and DataSpec.from_dict(old).max_timestep is None
+    assert DataSpec.from_dict({**old, "state_shape": [11]}) == DataSpec.from_dict(old)

@@ -143,6 +143,7 @@ def runs(tiny_minari_root: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     return runs
 
 
+@pytest.mark.slow
 def test_ddp_run_writes_one_run_folder_once(runs: dict[str, dict]) -> None:
     ddp = runs["ddp"]
     assert len(ddp["folders"]) == 1, ddp["folders"]  # no second timestamped folder from rank 1
@@ -181,6 +182,7 @@ def test_ddp_run_writes_one_run_folder_once(runs: dict[str, dict]) -> None:
     assert records[0]["best_model_score"] == records[1]["best_model_score"] == pytest.approx(best, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_ddp_ranks_train_on_their_own_windows(runs: dict[str, dict]) -> None:
     records = runs["ddp"]["records"]
     assert sorted(records) == [0, 1]
@@ -200,6 +202,7 @@ def test_ddp_ranks_train_on_their_own_windows(runs: dict[str, dict]) -> None:
         assert batches == expected
 
 
+@pytest.mark.slow
 def test_single_process_run_keeps_the_old_stream(runs: dict[str, dict]) -> None:
     record = runs["single"]["records"][0]
     assert record["world_size"] == 1 and record["eval_envs_built"]

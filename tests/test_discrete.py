@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from dt.data.spec import DataSpec
 from dt.envs import check_env, make_env_fn, make_vector_env
 from dt.envs.recording import record_episode, write_minari_dataset
 from dt.errors import DTError
@@ -103,7 +104,7 @@ def test_cross_entropy_training_logs_accuracy_and_acts_with_indices(trained) -> 
     success = [float(r["eval/target_30/success_rate"]) for r in rows if r.get("eval/target_30/success_rate")]
     assert len(success) == 1 and 0.0 <= success[0] <= 1.0
     module = DTModule.load_from_checkpoint(out / "checkpoints" / "last.ckpt")
-    assert module.hparams.data_spec["discrete"] and module.hparams.data_spec["act_dim"] == 2
+    assert module.data_spec.discrete and module.data_spec.act_dim == 2
     actions = module.predict_action(
         torch.zeros(3, 2), torch.zeros(3, 2, 4), torch.zeros(3, 2, dtype=torch.long), torch.zeros(3, 2).long()
     )
@@ -163,18 +164,18 @@ def test_evaluate_carries_action_selection_and_success_rate(trained) -> None:
 def test_discrete_and_continuous_mismatches_are_one_line_errors() -> None:
     from omegaconf import OmegaConf
 
-    discrete = {"env_id": None, "state_dim": 11, "act_dim": 3, "discrete": True}
+    discrete = DataSpec((11,), 3, True, [], [])
     hopper = OmegaConf.create({"name": "hopper", "id": "Hopper-v5"})
     with pytest.raises(DTError, match="the dataset has discrete actions but the env's are continuous"):
         check_dataset_env(discrete, hopper)
-    continuous = {"env_id": None, "state_dim": 4, "act_dim": 2, "discrete": False}
+    continuous = DataSpec((4,), 2, False, [], [])
     cartpole = OmegaConf.create({"name": "cartpole", "id": "CartPole-v1"})
     with pytest.raises(DTError, match="the dataset has continuous actions but the env's are discrete"):
         check_dataset_env(continuous, cartpole)
     # An HDF5 file's action count is max + 1: widened to the env's n, never beyond it.
-    assert check_dataset_env({**continuous, "discrete": True, "act_dim": 1}, cartpole)["act_dim"] == 2
+    assert check_dataset_env(replace(continuous, discrete=True, act_dim=1), cartpole).act_dim == 2
     with pytest.raises(DTError, match="the dataset has 5 actions but the env has 2"):
-        check_dataset_env({**continuous, "discrete": True, "act_dim": 5}, cartpole)
+        check_dataset_env(replace(continuous, discrete=True, act_dim=5), cartpole)
     spec = RolloutSpec(
         "CartPole-v1", 4, 2, False, context_len=3, max_ep_len=30, timestep_limit=30, action_selection="sample"
     )

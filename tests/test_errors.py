@@ -55,12 +55,14 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 # --- bad input ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_corrupt_hdf5_is_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "garbage.hdf5").write_bytes(b"not an hdf5 file" * 100)
     result = run_cli(f"dataset.path={tmp_path / 'garbage.hdf5'}", f"hydra.run.dir={tmp_path / 'run'}")
     assert_one_line_error(result, "garbage.hdf5", "not a readable HDF5 file")
 
 
+@pytest.mark.slow
 def test_unreachable_minari_remote_is_one_quiet_line(tmp_path: Path) -> None:
     # A hub that refuses connections: without dt's pre-check, huggingface_hub would log ~20 retries over ~30 s.
     offline = {"MINARI_DATASETS_PATH": str(tmp_path / "empty"), "HF_ENDPOINT": "http://127.0.0.1:9"}
@@ -116,6 +118,7 @@ def test_unknown_group_names_list_the_choices(group: str) -> None:
     check_group_choices(["env=hopper", "dataset=expert", "mode=noise", "logger=[csv,wandb]", "dataset.id=a/b-v0"])
 
 
+@pytest.mark.slow
 def test_unknown_name_on_the_command_line() -> None:
     assert_one_line_error(run_cli("dataset=mediun"), "unknown dataset 'mediun'", "expert, medium, ")
 
@@ -143,12 +146,14 @@ def test_resume_from_missing_or_foreign_checkpoint(tiny_minari: str, tmp_path: P
     assert "found no checkpoints/last.ckpt" in train_error([*tiny_train_overrides(), "ckpt_path=last"], tmp_path)
 
 
+@pytest.mark.slow
 def test_unwritable_output_folder(tmp_path: Path) -> None:
     (tmp_path / "a_file").write_text("")
     result = run_cli(f"hydra.run.dir={tmp_path / 'a_file' / 'run'}")
     assert_one_line_error(result, "cannot write run outputs", "hydra.run.dir=")
 
 
+@pytest.mark.slow
 def test_full_traceback_on_request(tmp_path: Path) -> None:
     result = run_cli("K=0", "dataset.download=false", f"hydra.run.dir={tmp_path}", env={"HYDRA_FULL_ERROR": "1"})
     assert result.returncode != 0 and "Traceback" in result.stderr and "DTError" in result.stderr

@@ -89,6 +89,7 @@ def test_evaluate_errors(trained, tmp_path: Path, overrides: list[str], match: s
         evaluate(compose_eval(overrides))
 
 
+@pytest.mark.slow
 def test_cli_multirun_and_one_line_errors(trained, tmp_path: Path) -> None:
     ckpt = trained[1] / "checkpoints" / "last.ckpt"
     command = [sys.executable, "-m", "dt.evaluate"]

@@ -159,6 +159,7 @@ def test_command_line_errors(argv: list[str], match: str) -> None:
         parse_args(argv)
 
 
+@pytest.mark.slow
 def test_cli_reports_a_foreign_checkpoint_in_one_line(tmp_path: Path) -> None:
     torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
     args = [f"ckpt={tmp_path / 'other.ckpt'}", f"out={tmp_path / 'x.onnx'}"]

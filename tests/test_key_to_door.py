@@ -127,6 +127,7 @@ def test_generator_writes_a_loadable_minari_dataset(tmp_path: Path, monkeypatch:
     assert (traj.ref_min_score, traj.ref_max_score) == (0.0, 1.0)
 
 
+@pytest.mark.slow
 def test_generator_cli(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     ok = subprocess.run(
@@ -157,7 +158,7 @@ def test_experiment_generates_the_missing_dataset(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr("dt.envs.key_to_door.DATASETS", {"dt/key_to_door/random-1k-v0": (50, 0)})  # fast
     dm = DTDataModule(**{k: v for k, v in cfg.data.items() if k != "_target_"})
     dm.setup("fit")
-    assert dm.spec["num_episodes"] == 50 and dm.spec["act_dim"] == 4 and dm.spec["discrete"]
+    assert dm.spec.num_episodes == 50 and dm.spec.act_dim == 4 and dm.spec.discrete
     assert compose_config(["experiment=key_to_door", "dataset=random_10k"]).data.dataset_id.endswith("10k-v0")
 
 

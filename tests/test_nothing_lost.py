@@ -226,6 +226,7 @@ def test_a_folder_in_use_is_refused_naming_the_holder_and_freed_by_kill_9(tmp_pa
     release(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run_dir", ["run-0", "run-${seed}"])  # literal, and an interpolation Hydra resolves
 def test_a_second_dt_train_in_a_folder_in_use_stops_before_writing(run_dir: str, tmp_path: Path) -> None:
     folder = tmp_path / "run-0"

@@ -122,7 +122,7 @@ def tiny_module(tiny_minari: str, tmp_path):
     datamodule.setup("fit")
     run_config = OmegaConf.to_container(cfg, resolve=True)
     module = hydra.utils.instantiate(
-        cfg.model, data_spec=datamodule.spec, run_config=run_config, _recursive_=False, _convert_="all"
+        cfg.model, data_spec=datamodule.spec.to_dict(), run_config=run_config, _recursive_=False, _convert_="all"
     )
     return module.eval()
 

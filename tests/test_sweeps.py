@@ -16,6 +16,7 @@ from hydra.core.override_parser.types import Override
 
 from dt.cli import check_group_choices
 from dt.config import CONFIG_DIR
+from dt.data.spec import DataSpec
 from dt.errors import DTError
 from dt.evaluation.targets import resolve_targets
 from tests.helpers import compose_config, tiny_train_overrides
@@ -56,7 +57,8 @@ def test_experiment_sweeps_expand_to_distinct_runs(name: str, num_runs: int, tmp
 
 def test_target_sweep_spans_zero_to_one_and_a_half_max() -> None:
     jobs = sweep_jobs("evaluate", ["evaluate_experiment=target_sweep"])
-    targets = [resolve_targets(job[0].split("=", 1)[1], {"return_max": 1000.0})[0] for job in jobs]
+    data = DataSpec((11,), 3, False, [], [], return_max=1000.0)
+    targets = [resolve_targets(job[0].split("=", 1)[1], data)[0] for job in jobs]
     assert [t.value for t in targets] == [100.0 * i for i in range(16)]
     assert targets[15].written == "1.5max"
 

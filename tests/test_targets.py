@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from dt.data.spec import DataSpec
 from dt.errors import DTError
 from dt.evaluation.targets import FORMS, Target, resolve_targets
 
-DATA_SPEC = {"return_max": 3222.36, "return_mean": 1508.0}
+DATA_SPEC = DataSpec((11,), 3, False, [], [], return_max=3222.36, return_mean=1508.0)
 
 
 def test_targets_numbers_and_multiples() -> None:
@@ -28,7 +29,9 @@ def test_target_syntax_errors_show_the_accepted_forms(bad) -> None:
 
 def test_multiple_needs_dataset_stats() -> None:
     with pytest.raises(DTError, match="does not record: give the target as a number"):
-        resolve_targets(["1.5max"], {})
+        resolve_targets(["1.5max"], DataSpec((11,), 3, False, [], []))
+    with pytest.raises(DTError, match="does not record"):
+        resolve_targets(["max"])
 
 
 def test_target_numbers_are_checked() -> None:

@@ -19,7 +19,7 @@ def test_fast_dev_run_trains_and_checkpoint_can_act(tiny_minari: str, tmp_path: 
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     module = DTModule.load_from_checkpoint(ckpt)
     assert module.hparams.run_config["dataset"]["id"] == tiny_minari
-    assert module.hparams.data_spec["state_dim"] == 11 and module.state_std.shape == (11,)
+    assert module.data_spec.state_dim == 11 and module.state_std.shape == (11,)
     action = module.predict_action(
         torch.zeros(2, 3), torch.zeros(2, 3, 11), torch.zeros(2, 3, 3), torch.zeros(2, 3).long()
     )
@@ -32,12 +32,14 @@ def test_lightning_fast_dev_run_flag(tiny_minari: str, tmp_path: Path) -> None:
     assert train(cfg).global_step == 1
 
 
+@pytest.mark.slow
 def test_cli_shows_config_for_the_main_command() -> None:
     result = run_cli("env=hopper", "dataset=medium", "mode=delayed", "--cfg", "job")
     assert result.returncode == 0, result.stderr
     assert "id: mujoco/hopper/medium-v0" in result.stdout and "name: delayed" in result.stdout
 
 
+@pytest.mark.slow
 def test_cli_missing_dataset_is_one_line_error(tmp_path: Path) -> None:
     result = run_cli(
         "dataset.download=false", f"hydra.run.dir={tmp_path}", env={"MINARI_DATASETS_PATH": str(tmp_path / "none")}
@@ -63,6 +65,7 @@ def test_download_failure_is_reported_with_the_fix(tmp_path: Path, monkeypatch: 
         load_minari("mujoco/hopper/medium-v0", download=True)
 
 
+@pytest.mark.slow
 def test_cli_trains_with_offline_wandb(tiny_minari_root: Path, tmp_path: Path) -> None:
     overrides = [o for o in tiny_train_overrides() if not o.startswith("logger=")]
     result = run_cli(

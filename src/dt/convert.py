@@ -21,15 +21,13 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import HydraException
 from omegaconf import OmegaConf, open_dict
 
 from dt.checkpointing import AtomicCheckpointIO
 from dt.cli import check_group_choices
-from dt.config import CONFIG_DIR
+from dt.config import compose_conf
 from dt.console import quiet_third_party
+from dt.data.spec import DataSpec
 from dt.errors import DTError, report_errors
 from dt.files import atomic_write
 from dt.models.convert import config_from_hf, load_hf_folder, net_options, save_hf_folder, state_dict_from_hf, to_hf
@@ -61,11 +59,11 @@ def from_hf(hf: str | Path, out: str | Path, overrides: list[str], state_stats: 
         cfg.model.net.update(net_options(config))
         cfg.model.max_ep_len = config.max_ep_len  # the timestep table's size
     spec = data_spec(cfg, state_stats)
-    if (spec["state_dim"], spec["act_dim"], spec["discrete"]) != (config.state_dim, config.act_dim, False):
-        what = "discrete" if spec["discrete"] else f"{spec['act_dim']}-dim"
+    if (spec.state_dim, spec.act_dim, spec.discrete) != (config.state_dim, config.act_dim, False):
+        what = "discrete" if spec.discrete else f"{spec.act_dim}-dim"
         raise DTError(
             f"the HF model takes {config.state_dim}-dim states and {config.act_dim}-dim actions but the data has "
-            f"{spec['state_dim']}-dim states and {what} actions: pass the dataset (and env) it was trained on"
+            f"{spec.state_dim}-dim states and {what} actions: pass the dataset (and env) it was trained on"
         )
     run_config = {
         **OmegaConf.to_container(cfg, resolve=True),
@@ -75,7 +73,7 @@ def from_hf(hf: str | Path, out: str | Path, overrides: list[str], state_stats: 
     }
     from dt.train import instantiate
 
-    module = instantiate(cfg.model, data_spec=spec, run_config=run_config, _recursive_=False, _convert_="all")
+    module = instantiate(cfg.model, data_spec=spec.to_dict(), run_config=run_config, _recursive_=False, _convert_="all")
     module.model.load_state_dict(state_dict_from_hf(hf_state, module.model.config))
     checkpoint = {
         "state_dict": module.state_dict(),
@@ -108,20 +106,10 @@ def to_hf_folder(ckpt: str | Path, out: str | Path) -> Path:
 def compose_train(overrides: list[str], output_dir: Path) -> Any:
     """conf/train.yaml with `overrides`, its two `${hydra:...}` values filled as a dt.train run would."""
     check_group_choices(overrides)
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    except HydraException as err:
-        raise DTError(f"{err}".splitlines()[0] + ": check the dt.train overrides") from err
-    with open_dict(cfg):
-        cfg.experiment_name = cfg.hydra.runtime.choices.get("experiment")
-        cfg.paths.output_dir = str(output_dir)
-        del cfg.hydra
-    return cfg
+    return compose_conf(overrides, output_dir=output_dir)
 
 
-def data_spec(cfg: Any, state_stats: str | Path | None) -> dict[str, Any]:
+def data_spec(cfg: Any, state_stats: str | Path | None) -> DataSpec:
     """The module's data spec: from the configured dataset (as dt.train), or the env plus a statistics file."""
     from dt.train import check_dataset_env, instantiate
 
@@ -130,16 +118,15 @@ def data_spec(cfg: Any, state_stats: str | Path | None) -> dict[str, Any]:
         datamodule.setup("fit")
         return check_dataset_env(datamodule.spec, cfg.env)
     mean, std = read_state_stats(state_stats)
-    spec = {
-        "state_dim": len(mean),
-        "state_shape": [len(mean)],
-        "act_dim": _env_action_dims(cfg.env),
-        "discrete": False,
-        "state_mean": mean,
-        "state_std": std,
-        "env_id": None,  # the env config's id, which check_dataset_env compares shapes against
-        "max_timestep": int(cfg.env.max_ep_len) - 1,
-    }
+    spec = DataSpec(
+        state_shape=(len(mean),),
+        act_dim=_env_action_dims(cfg.env),
+        discrete=False,
+        state_mean=mean,
+        state_std=std,
+        env_id=None,  # the env config's id, which check_dataset_env compares shapes against
+        max_timestep=int(cfg.env.max_ep_len) - 1,
+    )
     return check_dataset_env(spec, cfg.env)
 
 

@@ -64,7 +64,7 @@ def _write_results(
     write_evaluation(
         Path(HydraConfig.get().runtime.output_dir) / FILENAME,
         run_info(run_config, ckpt=ckpt, experiment=experiment),
-        dataset_info_from_spec(module.hparams.data_spec, spec.normalize),
+        dataset_info_from_spec(module.data_spec, spec.normalize),
         entries,
     )
 

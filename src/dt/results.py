@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from dt.data.ids import join_ids
+from dt.data.spec import DataSpec
 from dt.errors import DTError
 from dt.files import atomic_write
 from dt.metrics import TargetResult
@@ -77,13 +78,13 @@ def dataset_info(returns: np.ndarray, num_steps: int, normalize: Any) -> dict[st
     }
 
 
-def dataset_info_from_spec(data_spec: dict[str, Any], normalize: Any) -> dict[str, Any]:
+def dataset_info_from_spec(data_spec: DataSpec, normalize: Any) -> dict[str, Any]:
     """The `dataset` block from a checkpoint's `data_spec` (its stored return statistics), for `dt.evaluate`."""
-    mean, best = data_spec.get("return_mean"), data_spec.get("return_max")
+    mean, best = data_spec.return_mean, data_spec.return_max
     normalized = normalize(np.array([mean, best], dtype=np.float64)) if mean is not None and best is not None else None
     return {
-        "num_episodes": data_spec.get("num_episodes"),
-        "num_steps": data_spec.get("num_steps"),
+        "num_episodes": data_spec.num_episodes,
+        "num_steps": data_spec.num_steps,
         "return_mean": None if mean is None else float(mean),
         "return_max": None if best is None else float(best),
         "normalized_mean": float(normalized[0]) if normalized is not None else None,

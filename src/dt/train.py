@@ -19,6 +19,7 @@ from dt.checkpointing import WANDB_ID_KEY, load_dt_checkpoint, resolve_ckpt_path
 from dt.cli import check_group_choices, check_output_dir
 from dt.config import CONFIG_DIR
 from dt.console import quiet_loggers, quiet_third_party, run_summary
+from dt.data.spec import DataSpec
 from dt.envs import action_size, check_action_space, make_env
 from dt.errors import DTError, report_errors, user_error
 from dt.evaluation.callback import RolloutEval
@@ -54,22 +55,22 @@ def continue_wandb_run(cfg: DictConfig, checkpoint: dict) -> None:
             cfg.logger.wandb.id = run_id
 
 
-def check_dataset_env(spec: dict, env_cfg: DictConfig) -> dict:
+def check_dataset_env(spec: DataSpec, env_cfg: DictConfig) -> DataSpec:
     """The dataset must come from the configured env, with its observation and action sizes.
 
     Returns the data spec to build the model from: a discrete dataset's action count is the env's `n`
     (a dataset may never take the highest actions; `max + 1` would then undercount them).
     """
-    if spec["env_id"] and spec["env_id"] != env_cfg.id:
+    if spec.env_id and spec.env_id != env_cfg.id:
         raise DTError(
-            f"the dataset was collected in {spec['env_id']} but env={env_cfg.name} is {env_cfg.id}: pick its env"
+            f"the dataset was collected in {spec.env_id} but env={env_cfg.name} is {env_cfg.id}: pick its env"
         )
     env = make_env(env_cfg.id, factory=env_cfg.get("factory"))
     obs_shape, act_space = env.observation_space.shape, env.action_space
     env.close()
-    state_shape = tuple(spec.get("state_shape") or [spec["state_dim"]])
-    if (len(state_shape) > 1) != (len(obs_shape) > 1):
-        data_kind, env_kind = ("pixel frames", "vector states") if len(state_shape) > 1 else ("vector states", "pixels")
+    state_shape = spec.state_shape
+    if spec.pixels != (len(obs_shape) > 1):
+        data_kind, env_kind = ("pixel frames", "vector states") if spec.pixels else ("vector states", "pixels")
         raise DTError(
             f"the dataset holds {data_kind} {state_shape} but env={env_cfg.name} ({env_cfg.id}) has {env_kind} "
             f"{obs_shape}: pick the dataset's env (Atari data: env=breakout|qbert|pong|seaquest)"
@@ -78,9 +79,9 @@ def check_dataset_env(spec: dict, env_cfg: DictConfig) -> dict:
         what = f"{state_shape[0]}-dim" if len(state_shape) == 1 else str(state_shape)
         raise DTError(f"dataset has {what} observations, env {env_cfg.id} has {obs_shape}: pick the dataset's env")
     env_discrete, env_size = action_size(act_space)
-    if spec["discrete"] and env_discrete and spec["act_dim"] <= env_size:
-        spec = {**spec, "act_dim": env_size}
-    check_action_space(act_space, spec["discrete"], spec["act_dim"], "the dataset")
+    if spec.discrete and env_discrete and spec.act_dim <= env_size:
+        spec = spec.with_act_dim(env_size)
+    check_action_space(act_space, spec.discrete, spec.act_dim, "the dataset")
     return spec
 
 
@@ -130,7 +131,7 @@ def _train(cfg: DictConfig) -> L.Trainer:
         write_provenance(cfg.paths.output_dir, run_config["provenance"])
     module = instantiate(
         cfg.model,
-        data_spec=data_spec,
+        data_spec=data_spec.to_dict(),  # plain data through Hydra; the module keeps it typed (module.data_spec)
         run_config=run_config,
         _recursive_=False,  # run_config holds `_target_` nodes to store, not to build
         _convert_="all",

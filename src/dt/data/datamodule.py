@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from dt.config import import_function
 from dt.data.dqn_replay import load_dqn_replay
 from dt.data.frames import FrameStacks
 from dt.data.sources import Trajectories, concat, load_d4rl_hdf5, load_minari, minari_local
-from dt.envs import import_function
+from dt.data.spec import DataSpec
 from dt.errors import DTError
 
 
@@ -266,28 +267,25 @@ class DTDataModule(L.LightningDataModule):
         self.train_set = windows(top_trajectories(traj, hp.pct_traj), hp.context_len, hp.max_ep_len)
 
     @property
-    def spec(self) -> dict:
+    def spec(self) -> DataSpec:
         """What the module must remember to act later: shapes, state statistics, reference scores."""
         traj = self.trajectories
         assert traj is not None, "call setup() first"
-        state_shape = list(self.train_set.states.shape[1:])  # [S], or [4, 84, 84] for pixel stacks
-        return {
-            "state_dim": int(np.prod(state_shape)),
-            "state_shape": state_shape,
-            "act_dim": self._action_count(traj),
-            "discrete": traj.discrete,
-            "state_mean": self.state_mean.tolist(),
-            "state_std": self.state_std.tolist(),
-            "env_id": traj.env_id,
-            "ref_min_score": traj.ref_min_score,
-            "ref_max_score": traj.ref_max_score,
-            "num_episodes": traj.num_episodes,
-            "num_steps": traj.num_steps,
-            "max_timestep": int(traj.lengths.max()) - 1,  # evaluation clamps timesteps here, as the official Atari code
-            # episode returns over the whole dataset: results.json and targets such as `1.5max`
-            "return_mean": float(traj.returns.mean()),
-            "return_max": float(traj.returns.max()),
-        }
+        return DataSpec(
+            state_shape=tuple(self.train_set.states.shape[1:]),  # (S,), or (4, 84, 84) for pixel stacks
+            act_dim=self._action_count(traj),
+            discrete=traj.discrete,
+            state_mean=self.state_mean.tolist(),
+            state_std=self.state_std.tolist(),
+            env_id=traj.env_id,
+            ref_min_score=traj.ref_min_score,
+            ref_max_score=traj.ref_max_score,
+            num_episodes=traj.num_episodes,
+            num_steps=traj.num_steps,
+            max_timestep=int(traj.lengths.max()) - 1,  # evaluation clamps timesteps here, as the official Atari code
+            return_mean=float(traj.returns.mean()),
+            return_max=float(traj.returns.max()),
+        )
 
     @staticmethod
     def _action_count(traj: Trajectories) -> int:

@@ -100,9 +100,11 @@ def plan_visits(bounds: list[np.ndarray], num_steps: int, trajectories_per_buffe
 
 def _game_env_id(folder: Path) -> str | None:
     """`ALE/<Game>-v5` from the `<game>/<run>/replay_logs` folder names, when it is a known game."""
-    from dt.envs.atari import register_ale
-
-    register_ale()
+    try:
+        import ale_py  # registers nothing by itself: gym.register_envs makes the ALE/* ids known
+    except ImportError:
+        return None  # no ale-py: the env id stays unknown, and evaluation will ask for the atari extra
+    gym.register_envs(ale_py)
     for name in (folder.parent.parent.name, folder.parent.name):
         env_id = f"ALE/{name}-v5"
         if env_id in gym.registry:

@@ -10,6 +10,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from dt.data.frames import preprocess_frames
 from dt.errors import DTError
 
 
@@ -193,8 +194,6 @@ def load_minari(dataset_id: str, download: bool = True) -> Trajectories:
             raise DTError(f"Minari dataset '{dataset_id}' has dict/tuple observations: only Box is supported")
         episode_observations = episode.observations[:-1]  # Minari stores the final observation too
         if episode_observations.ndim == 4:  # RGB screens (atari/*): the Atari env's 84x84 grayscale frames
-            from dt.envs.atari import preprocess_frames
-
             episode_observations = preprocess_frames(episode_observations)
         observations.append(episode_observations)
         actions.append(episode.actions)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 import gymnasium as gym
 import numpy as np
 
-from dt.config import locate
+from dt.config import import_function
 from dt.errors import DTError
 
 VECTORIZATIONS = ("sync", "async")
@@ -27,14 +27,6 @@ if "dt/KeyToDoor-v0" not in gym.registry:
 def make_gym(env_id: str, max_episode_steps: int | None = None) -> gym.Env:
     """Plain `gym.make`, with the episode-length limit the rollout uses."""
     return gym.make(env_id, max_episode_steps=max_episode_steps)
-
-
-def import_function(path: str, setting: str) -> Callable[..., Any]:
-    """The function a dotted path names, or a DTError naming the config `setting` that holds the path."""
-    try:
-        return locate(path)
-    except LookupError as err:
-        raise DTError(f"{setting}={path} is not an importable function: check the config") from err
 
 
 def resolve_factory(factory: str | None) -> Callable[..., gym.Env]:

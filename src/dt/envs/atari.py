@@ -5,15 +5,13 @@ with max-pooling over the last two frames, up to 30 no-ops at reset, 84x84 grays
 frames stacked with zero frames before the episode start (as `dt.data.frames` pads training stacks), and an episode
 that ends at game over (not at a life loss). Rewards are the unclipped game score.
 
-`preprocess_frames` brings stored RGB frames (Minari's Atari datasets) to the same 84x84 grayscale; it cannot
-max-pool over the frame skip (only every 4th frame was stored), so those frames can differ from the env's where
-sprites flicker.
+Stored RGB frames (Minari's Atari datasets) are brought to the same 84x84 grayscale by
+`dt.data.frames.preprocess_frames`, beside the frame format.
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
-import numpy as np
 
 from dt.data.frames import FRAME_SIZE, FRAME_STACK
 from dt.errors import DTError
@@ -57,16 +55,3 @@ def make_atari(env_id: str, max_episode_steps: int | None = None) -> gym.Env:
     if max_episode_steps is not None:
         env = gym.wrappers.TimeLimit(env, max_episode_steps)
     return env
-
-
-def preprocess_frames(rgb: np.ndarray) -> np.ndarray:
-    """(T, 210, 160, 3) uint8 RGB screens -> (T, 84, 84) uint8 grayscale, resized as `AtariPreprocessing` does."""
-    import cv2
-
-    if rgb.ndim != 4 or rgb.shape[-1] != 3:
-        raise DTError(f"Atari frames of shape {rgb.shape} are not (T, H, W, 3) RGB screens: check the dataset")
-    out = np.empty((len(rgb), FRAME_SIZE, FRAME_SIZE), dtype=np.uint8)
-    for t, frame in enumerate(rgb):
-        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)  # ALE's grayscale is the same luminance weighting
-        out[t] = cv2.resize(gray, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_AREA)
-    return out

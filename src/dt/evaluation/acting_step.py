@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -81,11 +80,11 @@ def metadata(policy: Policy) -> dict[str, str]:
         "dt.discrete": spec.discrete,
         "dt.action_selection": spec.action_selection,
         "dt.return_scale": float(module.return_scale),
-        "dt.state_mean": list(map(float, np.asarray(data_spec["state_mean"]).reshape(-1))),
-        "dt.state_std": list(map(float, np.asarray(data_spec["state_std"]).reshape(-1))),
+        "dt.state_mean": list(data_spec.state_mean),
+        "dt.state_std": list(data_spec.state_std),
         "dt.action_low": policy.action_low.tolist(),
         "dt.action_high": policy.action_high.tolist(),
-        "dt.return_max": data_spec.get("return_max"),
-        "dt.return_mean": data_spec.get("return_mean"),
+        "dt.return_max": data_spec.return_max,
+        "dt.return_mean": data_spec.return_mean,
     }
     return {key: json.dumps(value) for key, value in values.items()}

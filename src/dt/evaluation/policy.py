@@ -14,7 +14,7 @@ place that turns observations into actions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from dt.errors import DTError
 if TYPE_CHECKING:
     import gymnasium as gym
 
+    from dt.data.spec import DataSpec
     from dt.evaluation.spec import RolloutSpec
 
 # (returns_to_go (B, k) raw, states (B, k, ...) raw, actions (B, k, A) or (B, k), timesteps (B, k)) -> actions
@@ -72,11 +73,11 @@ class Policy:
         spec: RolloutSpec,
         device: str | torch.device = "cpu",
         action_space: gym.spaces.Space | None = None,
-        data_spec: Mapping[str, Any] | None = None,
+        data_spec: DataSpec | None = None,
     ) -> None:
         self.action_fn, self.spec, self.device = action_fn, spec, torch.device(device)
         self.module: Any = None  # the PolicyModule behind action_fn, when built from one (what dt.export exports)
-        self.data_spec = data_spec or {}  # the dataset's return statistics, for targets such as "1.5max"
+        self.data_spec = data_spec  # the dataset's return statistics, for targets such as "1.5max"
         self.action_low = np.full(spec.act_dim, -1.0, dtype=np.float32)  # the tanh head's range
         self.action_high = np.full(spec.act_dim, 1.0, dtype=np.float32)
         if action_space is not None:
@@ -106,9 +107,7 @@ class Policy:
         settings = EvalSettings.for_run(module.hparams.get("run_config") or {}, {"precision": precision})
         if spec is None:
             spec = RolloutSpec.from_module(module, action_selection=settings.action_selection)
-        policy = cls(
-            module_policy(module, settings.precision), spec, module.device, action_space, module.hparams.data_spec
-        )
+        policy = cls(module_policy(module, settings.precision), spec, module.device, action_space, module.data_spec)
         policy.module = module
         return policy
 

@@ -78,7 +78,7 @@ class Evaluation:
 
     def __init__(self, module: Any, settings: EvalSettings) -> None:
         self.settings = settings
-        self.targets: list[Target] = resolve_targets(settings.target_returns, module.hparams.data_spec)
+        self.targets: list[Target] = resolve_targets(settings.target_returns, module.data_spec)
         self.precision = check_precision(settings.precision)
         self.compile_backend = compile_backend(settings.compile)
         self._compiled: CompiledPolicy | None = None  # kept: its graphs serve every later run of the same module

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dt.data.spec import DataSpec
 from dt.errors import DTError
 
 ACTION_SELECTIONS = ("sample", "argmax")
@@ -59,25 +60,25 @@ class RolloutSpec:
         """Settings of a DTModule: env and reference scores from its dataset first, else its run config's env;
         `max_ep_len`/`env_id` None: the checkpoint's own."""
         hp = module.hparams
-        data_spec = hp["data_spec"]
+        data_spec = DataSpec.from_dict(hp["data_spec"])
         run = hp.get("run_config") or {}
         env_cfg, mode_cfg = run.get("env") or {}, run.get("mode") or {}
-        env_id = env_id or data_spec.get("env_id") or env_cfg.get("id")
+        env_id = env_id or data_spec.env_id or env_cfg.get("id")
         if not env_id:
             raise DTError("the checkpoint names no environment: set eval.env_id=<gymnasium id>")
         # Prefer the dataset's reference scores: they belong to the data the policy learned from.
-        ref_min, ref_max = data_spec.get("ref_min_score"), data_spec.get("ref_max_score")
+        ref_min, ref_max = data_spec.ref_min_score, data_spec.ref_max_score
         if ref_min is None or ref_max is None:
             ref_min, ref_max = env_cfg.get("ref_min_score"), env_cfg.get("ref_max_score")
         return cls(
             env_id=env_id,
-            state_dim=int(data_spec["state_dim"]),
-            act_dim=int(data_spec["act_dim"]),
-            discrete=bool(data_spec["discrete"]),
+            state_dim=data_spec.state_dim,
+            act_dim=data_spec.act_dim,
+            discrete=data_spec.discrete,
             context_len=int(hp["context_len"]),
             max_ep_len=int(max_ep_len or hp["max_ep_len"]),
             # Clamp at the dataset's longest episode: later timestep embeddings were never trained.
-            timestep_limit=min(int(hp["max_ep_len"]), int(data_spec.get("max_timestep", hp["max_ep_len"])) + 1),
+            timestep_limit=min(int(hp["max_ep_len"]), (data_spec.max_timestep or int(hp["max_ep_len"])) + 1),
             action_selection=str(action_selection),
             delayed=bool(mode_cfg.get("delayed", False)),
             init_state_noise=float(mode_cfg.get("init_state_noise", 0.0) or 0.0),
@@ -85,7 +86,7 @@ class RolloutSpec:
             ref_max_score=ref_max,
             env_factory=env_cfg.get("factory"),
             success_return=env_cfg.get("success_return"),
-            state_shape=tuple(data_spec.get("state_shape") or [data_spec["state_dim"]]),
+            state_shape=data_spec.state_shape,
         )
 
     def normalize(self, returns: np.ndarray) -> np.ndarray | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dt.data.spec import DataSpec
 from dt.errors import DTError
 
 FORMS = "a number (3600), or a multiple of the dataset's best or mean episode return (1.5max, 0.5mean, max)"
@@ -33,7 +33,7 @@ def _written(value: Any) -> str:
     return str(value).strip()
 
 
-def resolve_targets(values: Any, data_spec: Mapping[str, Any] | None = None) -> list[Target]:
+def resolve_targets(values: Any, data_spec: DataSpec | None = None) -> list[Target]:
     """`eval.target_returns` (a list, or one entry for `-m` sweeps) -> Targets; one-line DTError when malformed."""
     if isinstance(values, (str, int, float)):
         values = [values]
@@ -43,7 +43,7 @@ def resolve_targets(values: Any, data_spec: Mapping[str, Any] | None = None) -> 
         values = []
     if not values:
         raise DTError(f"eval.target_returns must be a non-empty list of targets, each {FORMS}")
-    return [_resolve(value, data_spec or {}) for value in values]
+    return [_resolve(value, data_spec) for value in values]
 
 
 def _as_number(value: Any) -> float | None:
@@ -53,14 +53,14 @@ def _as_number(value: Any) -> float | None:
         return None
 
 
-def _resolve(value: Any, data_spec: Mapping[str, Any]) -> Target:
+def _resolve(value: Any, data_spec: DataSpec | None) -> Target:
     written = _written(value)
     number = None if isinstance(value, bool) else _as_number(value)
     if number is None:
         match = _MULTIPLE.match(written)
         if not match:
             raise DTError(f"eval.target_returns entry '{written}' is not a target: each is {FORMS}")
-        stat = data_spec.get(_STATS[match.group(2)])
+        stat = getattr(data_spec, _STATS[match.group(2)], None)
         if stat is None:
             raise DTError(
                 f"eval.target_returns entry '{written}' needs the dataset's {match.group(2)} return, which this "

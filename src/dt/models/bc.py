@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dt.data.spec import DataSpec
 from dt.errors import DTError
 from dt.models.policy_module import PolicyModule
 from dt.models.transformer import ACTIVATIONS
@@ -53,7 +54,7 @@ class BCModule(PolicyModule):
         self,
         net: dict[str, Any],
         optim: dict[str, Any],
-        data_spec: dict[str, Any],
+        data_spec: DataSpec | dict[str, Any],
         context_len: int,
         max_ep_len: int,
         return_scale: float,
@@ -62,10 +63,9 @@ class BCModule(PolicyModule):
         compile: bool | str = False,
     ) -> None:
         super().__init__(data_spec, return_scale, compile)
-        if len(data_spec.get("state_shape") or [0]) > 1:
+        if self.data_spec.pixels:
             raise DTError("model=bc takes vector states; pixel (Atari) states need model=dt")
-        self.save_hyperparameters()
-        self.model = MLPBC(int(data_spec["state_dim"]), int(data_spec["act_dim"]), context_len, **net)
+        self.model = MLPBC(self.data_spec.state_dim, self.data_spec.act_dim, context_len, **net)
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Raw outputs (B, A) for the last of states (B, T, S) raw; T < K is left-padded, `mask` (B, T) zeroes steps."""

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from dt.data.spec import DataSpec
 from dt.models.policy_module import PolicyModule
 from dt.models.transformer import DecisionTransformer, DTConfig
 
@@ -16,7 +17,8 @@ class DTModule(PolicyModule):
     Args:
         net: DTConfig fields other than the data-derived ones (embed_dim, n_layer, ...).
         optim: lr, weight_decay, warmup_steps, betas; decay (none | cosine), decay_steps, min_lr_ratio.
-        data_spec: DTDataModule.spec (state/action dims, state mean/std, reference scores).
+        data_spec: the DataSpec of `DTDataModule.spec` (state/action sizes, state mean/std, reference scores), or
+            its `to_dict()` as a checkpoint's hyperparameters hold it.
         context_len, max_ep_len, return_scale: shared with the data and the rollout.
         run_config: the resolved Hydra config, stored so a checkpoint can be evaluated later.
         name: the model's short name in run names and results (`model.name`).
@@ -27,7 +29,7 @@ class DTModule(PolicyModule):
         self,
         net: dict[str, Any],
         optim: dict[str, Any],
-        data_spec: dict[str, Any],
+        data_spec: DataSpec | dict[str, Any],
         context_len: int,
         max_ep_len: int,
         return_scale: float,
@@ -36,14 +38,14 @@ class DTModule(PolicyModule):
         compile: bool | str = False,
     ) -> None:
         super().__init__(data_spec, return_scale, compile)
-        self.save_hyperparameters()
+        spec = self.data_spec
         config = DTConfig(
-            state_dim=data_spec["state_dim"],
-            act_dim=data_spec["act_dim"],
-            discrete=data_spec["discrete"],
+            state_dim=spec.state_dim,
+            act_dim=spec.act_dim,
+            discrete=spec.discrete,
             context_len=context_len,
             max_ep_len=max_ep_len,
-            state_shape=tuple(data_spec.get("state_shape") or [data_spec["state_dim"]]),
+            state_shape=spec.state_shape,
             **net,
         )
         self.model = DecisionTransformer(config)

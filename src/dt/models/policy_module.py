@@ -8,12 +8,14 @@ nothing else. A checkpoint records its class (`POLICY_CLASS_KEY`), so `dt.evalua
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
 import torch
 
 from dt.config import locate
+from dt.data.spec import DataSpec
 from dt.errors import Diverged, DTError
 from dt.models.heads import make_head
 from dt.models.transformer import decay_groups
@@ -26,18 +28,25 @@ MOVED_CLASSES = {"dt.module.DTModule": "dt.models.dt_module.DTModule", "dt.bc.BC
 class PolicyModule(L.LightningModule):
     """Base of DTModule and BCModule: owns the state statistics, the head and the optimizer of `self.model`.
 
-    Subclasses build `self.model` and implement `act` (behind `predict_action`) and `outputs_and_targets` (what the loss
-    compares for one training batch).
+    Subclasses call `super().__init__(data_spec, return_scale, compile)` first (it saves every constructor
+    argument, theirs included, as hyperparameters: a checkpoint rebuilds the module from them), then build
+    `self.model` and implement `act` (behind `predict_action`) and `outputs_and_targets` (what the loss compares
+    for one training batch).
     """
 
-    def __init__(self, data_spec: dict[str, Any], return_scale: float, compile: bool | str = False) -> None:
+    def __init__(
+        self, data_spec: DataSpec | Mapping[str, Any], return_scale: float, compile: bool | str = False
+    ) -> None:
         super().__init__()
-        self.head = make_head(bool(data_spec["discrete"]))
+        self.data_spec = DataSpec.from_dict(data_spec)  # a checkpoint's hyperparameters hold the plain dict
+        self.save_hyperparameters()  # Lightning collects the subclass's arguments too
+        self.hparams["data_spec"] = self.data_spec.to_dict()
+        self.head = make_head(self.data_spec.discrete)
         self.return_scale = return_scale
         self.compile_backend = "inductor" if compile is True else (compile or None)
         self._compiled: list[torch.nn.Module] = []  # a list: the wrapper must not become a submodule (state_dict)
-        self.register_buffer("state_mean", torch.tensor(data_spec["state_mean"], dtype=torch.float32))
-        self.register_buffer("state_std", torch.tensor(data_spec["state_std"], dtype=torch.float32))
+        self.register_buffer("state_mean", torch.tensor(self.data_spec.state_mean, dtype=torch.float32))
+        self.register_buffer("state_std", torch.tensor(self.data_spec.state_std, dtype=torch.float32))
 
     def network(self) -> torch.nn.Module:
         """`self.model`; in training, its `torch.compile` wrapper when `model.compile` is set. Acting stays eager:
