@@ -6,8 +6,11 @@
 # On device, one device call each (10 minutes at most per call), carry [".whl", ".data"]:
 #   bash experiments/gpu_bench.sh run [bench.py args]
 #       `make bench` on CUDA: the whole table to copy into BENCHMARKS.md. Expected (unmeasured): ~20 s to install
-#       and load, 1-2 min of training rounds (4 models x 5 rounds x 200 steps), <1 min sampler, 1-2 min of
-#       evaluation with an untrained policy (short episodes): about 5 minutes. With a trained policy
+#       and load, 2-3 min of training rounds (6 models x 5 rounds x 200 steps), <1 min sampler, 1-2 min of
+#       evaluation with an untrained policy (short episodes): about 5 minutes, plus row 3d: the acting call
+#       compiled with CUDA graphs (eval.compile=true, mode="reduce-overhead"), one graph per batch bucket met
+#       (up to 9 for 200 envs; inductor compiles each in ~10-30 s on 16 cores, unmeasured): add --skip-sequential
+#       to stay inside one 10-minute call, or --skip-compiled to leave 3d out. With a trained policy
 #       (`--ckpt outputs/gpu-full/checkpoints/last.ckpt`, after `full`) episodes last ~1,000 steps and the
 #       sequential row alone needs ~200,000 batch-1 steps: add --skip-sequential or --episodes 10.
 #   bash experiments/gpu_bench.sh full [dt.train overrides]

@@ -227,16 +227,18 @@ def test_a_folder_in_use_is_refused_naming_the_holder_and_freed_by_kill_9(tmp_pa
 
 
 @pytest.mark.slow
-def test_a_second_dt_train_in_a_folder_in_use_stops_before_writing(tmp_path: Path) -> None:
-    process = holder(tmp_path)
+@pytest.mark.parametrize("run_dir", ["run-0", "run-${seed}"])  # literal, and an interpolation Hydra resolves
+def test_a_second_dt_train_in_a_folder_in_use_stops_before_writing(run_dir: str, tmp_path: Path) -> None:
+    folder = tmp_path / "run-0"
+    process = holder(folder)
     try:
-        result = run_cli(*tiny_train_overrides(), f"hydra.run.dir={tmp_path}")
+        result = run_cli(*tiny_train_overrides(), "seed=0", f"hydra.run.dir={tmp_path}/{run_dir}")
     finally:
         process.stdin.close()
         process.wait()
     assert result.returncode == 1
     assert f"(PID {process.pid})" in one_error_line(result.stderr)
-    assert os.listdir(tmp_path) == [LOCK_NAME]  # no .hydra/, no log
+    assert os.listdir(tmp_path) == [folder.name] and os.listdir(folder) == [LOCK_NAME]  # no .hydra/, no log
 
 
 # --- a full disk ---------------------------------------------------------------------------------------------

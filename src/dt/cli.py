@@ -36,6 +36,8 @@ def check_output_dir(argv: list[str], default: str = "outputs") -> None:
     multirun = "-m" in argv or "--multirun" in argv
     key = "hydra.sweep.dir=" if multirun else "hydra.run.dir="
     value = next((a[len(key) :] for a in argv if a.startswith(key)), "multirun" if multirun else default)
-    folder = Path(value.split("${")[0] or ".")  # the literal part before any interpolation
+    literal, interpolated, _ = value.partition("${")
+    # the folder made of the literal part before any interpolation (`runs/seed-${seed}` -> runs, not runs/seed-)
+    folder = Path(literal or ".") if not interpolated or literal.endswith("/") else Path(literal).parent
     if not make_writable_folder(folder):
         raise DTError(f"cannot write run outputs to {folder}: choose a writable folder with {key}<folder>")
