@@ -61,6 +61,7 @@ class RolloutSpec:
         `max_ep_len`/`env_id` None: the checkpoint's own."""
         hp = module.hparams
         data_spec = DataSpec.from_dict(hp["data_spec"])
+        last = data_spec.max_timestep  # None in checkpoints older than the clamp
         run = hp.get("run_config") or {}
         env_cfg, mode_cfg = run.get("env") or {}, run.get("mode") or {}
         env_id = env_id or data_spec.env_id or env_cfg.get("id")
@@ -78,7 +79,7 @@ class RolloutSpec:
             context_len=int(hp["context_len"]),
             max_ep_len=int(max_ep_len or hp["max_ep_len"]),
             # Clamp at the dataset's longest episode: later timestep embeddings were never trained.
-            timestep_limit=min(int(hp["max_ep_len"]), (data_spec.max_timestep or int(hp["max_ep_len"])) + 1),
+            timestep_limit=min(int(hp["max_ep_len"]), int(hp["max_ep_len"] if last is None else last) + 1),
             action_selection=str(action_selection),
             delayed=bool(mode_cfg.get("delayed", False)),
             init_state_noise=float(mode_cfg.get("init_state_noise", 0.0) or 0.0),
