@@ -32,7 +32,8 @@ import gymnasium as gym
 import numpy as np
 
 from dt.cli import make_writable_folder
-from dt.envs.recording import Episode, write_minari_dataset
+from dt.data.sources import minari_root
+from dt.envs.recording import Episode, record_episode, write_minari_dataset
 from dt.errors import DTError, report_errors
 
 ENV_ID = "dt/KeyToDoor-v0"
@@ -111,46 +112,18 @@ DATASETS = {
 }
 
 
-def random_episodes(num_episodes: int, seed: int) -> list[dict[str, np.ndarray]]:
+def random_episodes(num_episodes: int, seed: int) -> list[Episode]:
     """Uniformly random episodes; episode i resets with seed + i, actions from one stream seeded by `seed`."""
     env = KeyToDoorEnv()
     rng = np.random.default_rng(seed)
     episodes = []
     for i in range(num_episodes):
-        obs, _ = env.reset(seed=seed + i)
-        observations, actions, rewards = [obs], [], []
-        terminated = truncated = False
-        draws = rng.integers(4, size=MAX_EPISODE_STEPS).tolist()  # one episode's worth at once: faster
-        while not (terminated or truncated):
-            action = draws[len(actions)]
-            obs, reward, terminated, truncated, _ = env.step(action)
-            observations.append(obs)
-            actions.append(action)
-            rewards.append(reward)
-        episodes.append(
-            {
-                "observations": np.stack(observations),  # (T + 1, 8): Minari keeps the final observation
-                "actions": np.array(actions, dtype=np.int64),
-                "rewards": np.array(rewards, dtype=np.float64),
-                "terminated": terminated,
-            }
-        )
+        draws = iter(rng.integers(4, size=MAX_EPISODE_STEPS).tolist())  # one episode's worth at once: faster
+        episodes.append(record_episode(env, lambda obs, draws=draws: next(draws), seed + i))
     return episodes
 
 
-def minari_episode(episode: dict[str, np.ndarray]) -> Episode:
-    """A generated episode with the termination flags Minari stores per step."""
-    last = np.eye(len(episode["rewards"]), dtype=bool)[-1]  # (T,) True at the last step
-    return {
-        "observations": episode["observations"],
-        "actions": episode["actions"],
-        "rewards": episode["rewards"],
-        "terminations": last & episode["terminated"],
-        "truncations": last & (not episode["terminated"]),
-    }
-
-
-def write_dataset(dataset_id: str, episodes: list[dict[str, np.ndarray]], root: str | Path, seed: int) -> Path:
+def write_dataset(dataset_id: str, episodes: list[Episode], root: str | Path, seed: int) -> Path:
     """Write a Minari dataset under `root` (atomically, see `recording.write_minari_dataset`)."""
     root = Path(root)
     if not make_writable_folder(root):
@@ -161,7 +134,7 @@ def write_dataset(dataset_id: str, episodes: list[dict[str, np.ndarray]], root: 
     return write_minari_dataset(
         root,
         dataset_id,
-        [minari_episode(e) for e in episodes],
+        episodes,
         gym.spec(ENV_ID),
         eval_env=ENV_ID,
         algorithm_name="uniformly random policy",
@@ -177,8 +150,6 @@ def write_dataset(dataset_id: str, episodes: list[dict[str, np.ndarray]], root: 
 
 def generate_dataset(dataset_id: str) -> None:
     """The dataset generator hook (`dataset.generator`): writes a named dataset into MINARI_DATASETS_PATH."""
-    from dt.data.sources import minari_root
-
     if dataset_id not in DATASETS:
         raise DTError(
             f"no generator for '{dataset_id}': named Key-to-Door datasets are {', '.join(DATASETS)}; "
@@ -194,8 +165,6 @@ def random_success_rate(num_episodes: int, seed: int = 0) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from dt.data.sources import minari_root
-
     parser = argparse.ArgumentParser(description="Write a Minari dataset of uniformly random Key-to-Door episodes.")
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--id", default=None, help="dataset id (default: dt/key_to_door/random-<N>-v0)")

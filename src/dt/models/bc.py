@@ -17,7 +17,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dt.data.spec import DataSpec
 from dt.errors import DTError
 from dt.models.policy_module import PolicyModule
 from dt.models.transformer import ACTIVATIONS
@@ -50,22 +49,12 @@ class MLPBC(nn.Module):
 class BCModule(PolicyModule):
     """MLP BC with DTModule's constructor, checkpoint contents and `predict_action` contract."""
 
-    def __init__(
-        self,
-        net: dict[str, Any],
-        optim: dict[str, Any],
-        data_spec: DataSpec | dict[str, Any],
-        context_len: int,
-        max_ep_len: int,
-        return_scale: float,
-        run_config: dict[str, Any] | None = None,
-        name: str = "bc",
-        compile: bool | str = False,
-    ) -> None:
-        super().__init__(data_spec, return_scale, compile)
+    NAME = "bc"
+
+    def build_model(self, net: dict[str, Any]) -> MLPBC:
         if self.data_spec.pixels:
             raise DTError("model=bc takes vector states; pixel (Atari) states need model=dt")
-        self.model = MLPBC(self.data_spec.state_dim, self.data_spec.act_dim, context_len, **net)
+        return MLPBC(self.data_spec.state_dim, self.data_spec.act_dim, self.hparams.context_len, **net)
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Raw outputs (B, A) for the last of states (B, T, S) raw; T < K is left-padded, `mask` (B, T) zeroes steps."""

@@ -6,49 +6,27 @@ from typing import Any
 
 import torch
 
-from dt.data.spec import DataSpec
 from dt.models.policy_module import PolicyModule
 from dt.models.transformer import DecisionTransformer, DTConfig
 
 
 class DTModule(PolicyModule):
-    """Owns everything needed to act from a checkpoint alone: the network, state statistics, scales.
+    """The Decision Transformer: `net` holds the DTConfig fields other than the data-derived ones."""
 
-    Args:
-        net: DTConfig fields other than the data-derived ones (embed_dim, n_layer, ...).
-        optim: lr, weight_decay, warmup_steps, betas; decay (none | cosine), decay_steps, min_lr_ratio.
-        data_spec: the DataSpec of `DTDataModule.spec` (state/action sizes, state mean/std, reference scores), or
-            its `to_dict()` as a checkpoint's hyperparameters hold it.
-        context_len, max_ep_len, return_scale: shared with the data and the rollout.
-        run_config: the resolved Hydra config, stored so a checkpoint can be evaluated later.
-        name: the model's short name in run names and results (`model.name`).
-        compile: `torch.compile` the network for training: true (inductor) or a backend name; false: eager.
-    """
+    NAME = "dt"
 
-    def __init__(
-        self,
-        net: dict[str, Any],
-        optim: dict[str, Any],
-        data_spec: DataSpec | dict[str, Any],
-        context_len: int,
-        max_ep_len: int,
-        return_scale: float,
-        run_config: dict[str, Any] | None = None,
-        name: str = "dt",
-        compile: bool | str = False,
-    ) -> None:
-        super().__init__(data_spec, return_scale, compile)
-        spec = self.data_spec
+    def build_model(self, net: dict[str, Any]) -> DecisionTransformer:
+        spec, hp = self.data_spec, self.hparams
         config = DTConfig(
             state_dim=spec.state_dim,
             act_dim=spec.act_dim,
             discrete=spec.discrete,
-            context_len=context_len,
-            max_ep_len=max_ep_len,
+            context_len=hp.context_len,
+            max_ep_len=hp.max_ep_len,
             state_shape=spec.state_shape,
             **net,
         )
-        self.model = DecisionTransformer(config)
+        return DecisionTransformer(config)
 
     def forward(
         self,

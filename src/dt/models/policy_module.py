@@ -26,27 +26,54 @@ MOVED_CLASSES = {"dt.module.DTModule": "dt.models.dt_module.DTModule", "dt.bc.BC
 
 
 class PolicyModule(L.LightningModule):
-    """Base of DTModule and BCModule: owns the state statistics, the head and the optimizer of `self.model`.
+    """Base of DTModule and BCModule: the one constructor, the state statistics, the head and the optimizer of
+    `self.model`; everything needed to act from a checkpoint alone.
 
-    Subclasses call `super().__init__(data_spec, return_scale, compile)` first (it saves every constructor
-    argument, theirs included, as hyperparameters: a checkpoint rebuilds the module from them), then build
-    `self.model` and implement `act` (behind `predict_action`) and `outputs_and_targets` (what the loss compares
-    for one training batch).
+    Subclasses set `NAME`, build their network in `build_model` and implement `act` (behind `predict_action`) and
+    `outputs_and_targets` (what the loss compares for one training batch). Every constructor argument is saved
+    as a hyperparameter: a checkpoint rebuilds the module from them.
+
+    Args:
+        net: the network's settings other than the data-derived ones (embed_dim, n_layer, ...).
+        optim: lr, weight_decay, warmup_steps, betas; decay (none | cosine), decay_steps, min_lr_ratio.
+        data_spec: the DataSpec of `DTDataModule.spec` (state/action sizes, state mean/std, reference scores), or
+            its `to_dict()` as a checkpoint's hyperparameters hold it.
+        context_len, max_ep_len, return_scale: shared with the data and the rollout.
+        run_config: the resolved Hydra config, stored so a checkpoint can be evaluated later.
+        name: the model's short name in run names and results (`model.name`); None: the class's `NAME`.
+        compile: `torch.compile` the network for training: true (inductor) or a backend name; false: eager.
     """
 
+    NAME = "policy"
+
     def __init__(
-        self, data_spec: DataSpec | Mapping[str, Any], return_scale: float, compile: bool | str = False
+        self,
+        net: dict[str, Any],
+        optim: dict[str, Any],
+        data_spec: DataSpec | Mapping[str, Any],
+        context_len: int,
+        max_ep_len: int,
+        return_scale: float,
+        run_config: dict[str, Any] | None = None,
+        name: str | None = None,
+        compile: bool | str = False,
     ) -> None:
         super().__init__()
         self.data_spec = DataSpec.from_dict(data_spec)  # a checkpoint's hyperparameters hold the plain dict
-        self.save_hyperparameters()  # Lightning collects the subclass's arguments too
+        self.save_hyperparameters()
         self.hparams["data_spec"] = self.data_spec.to_dict()
+        self.hparams["name"] = name or self.NAME
         self.head = make_head(self.data_spec.discrete)
         self.return_scale = return_scale
         self.compile_backend = "inductor" if compile is True else (compile or None)
         self._compiled: list[torch.nn.Module] = []  # a list: the wrapper must not become a submodule (state_dict)
         self.register_buffer("state_mean", torch.tensor(self.data_spec.state_mean, dtype=torch.float32))
         self.register_buffer("state_std", torch.tensor(self.data_spec.state_std, dtype=torch.float32))
+        self.model = self.build_model(net)
+
+    def build_model(self, net: dict[str, Any]) -> torch.nn.Module:
+        """The network, from `net` and `self.data_spec` / `self.hparams` (context_len, max_ep_len)."""
+        raise NotImplementedError
 
     def network(self) -> torch.nn.Module:
         """`self.model`; in training, its `torch.compile` wrapper when `model.compile` is set. Acting stays eager:
