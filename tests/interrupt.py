@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 
@@ -49,3 +50,21 @@ class NaNWeightsAtStep(L.Callback):
         if trainer.global_step == self.step:
             with torch.no_grad():
                 next(pl_module.parameters()).view(-1)[0] = float("nan")
+
+
+class DiskFullAfterStep(L.Callback):
+    """From optimizer step `step` on, every fsync fails with ENOSPC, as on a disk that has just filled up.
+
+    `+callbacks.disk_full._target_=tests.interrupt.DiskFullAfterStep +callbacks.disk_full.step=45`.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step == self.step:
+            os.fsync = _no_space
+
+
+def _no_space(fd: int) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

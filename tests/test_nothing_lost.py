@@ -255,11 +255,31 @@ def test_atomic_write_on_a_full_disk_keeps_the_previous_file(tmp_path: Path, mon
     assert path.read_text() == "previous" and oct(path.stat().st_mode & 0o777) != oct(0o600)
     monkeypatch.setattr(os, "fsync", no_space)
     with (
-        pytest.raises(DTError, match="cannot write .*results.json \\(No space left on device\\)"),
+        pytest.raises(
+            DTError, match="cannot write .*results.json \\(No space left on device\\); nothing was half-written"
+        ),
         atomic_write(path) as f,
     ):
         f.write("half of the new")
     assert path.read_text() == "previous" and os.listdir(tmp_path) == ["results.json"]
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_up_mid_run_ends_in_one_line_and_keeps_the_last_files(
+    tiny_minari_root: Path, tmp_path: Path
+) -> None:
+    first = run_cli(*cli_args(tmp_path / "first", "trainer.max_epochs=1"), env=cli_env(tiny_minari_root))
+    assert first.returncode == 0, first.stderr[-3000:]
+    disk_full = ["+callbacks.disk_full._target_=tests.interrupt.DiskFullAfterStep", "+callbacks.disk_full.step=45"]
+    result = run_cli(*cli_args(tmp_path / "run", *disk_full), env=cli_env(tiny_minari_root))
+    assert result.returncode == 1
+    assert "results.json (No space left on device)" in one_error_line(result.stderr)
+    assert one_error_line(result.stderr).endswith("free disk space, then resume with ckpt_path=last")
+    assert checkpoint_step(tmp_path / "run" / "checkpoints" / "last.ckpt") == BATCHES  # epoch 0's, whole
+    assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["epoch000.ckpt", "last.ckpt"]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["evals"] == json.loads((tmp_path / "first" / "results.json").read_text())["evals"]
+    assert not [p for p in (tmp_path / "run").rglob("*.tmp")]
 
 
 def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(

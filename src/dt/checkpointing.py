@@ -31,11 +31,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 "and the checkpoints hold the last finite weights: lower model.optim.lr or check the dataset",
                 step,
             )
-        try:
-            with atomic_write(path, "wb") as f:
-                torch.save(checkpoint, f)
-        except DTError as err:  # a full disk: say how to go on
-            raise DTError(f"{err}; then resume with ckpt_path=last") from err.__cause__
+        with atomic_write(path, "wb") as f:
+            torch.save(checkpoint, f)
 
 
 class CheckpointOnInterrupt(L.Callback):

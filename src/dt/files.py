@@ -17,6 +17,15 @@ _UMASK = os.umask(0)  # read once: mkstemp makes 0600 files, the written file ge
 os.umask(_UMASK)
 
 
+class WriteFailed(DTError):
+    """A write that failed (a full disk, a lost mount): nothing half-written, the previous file unchanged."""
+
+    def __init__(self, path: Path, err: OSError, action: str = "free disk space or choose another folder") -> None:
+        self.path, self.reason = path, err.strerror or str(err)
+        kept = "nothing was half-written, the previous file is kept"
+        super().__init__(f"cannot write {path} ({self.reason}); {kept}: {action}")
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
     """Write `path` through a temporary file beside it: flushed, fsynced and renamed over `path` on success.
@@ -38,10 +47,7 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Itera
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError):
-            raise DTError(
-                f"cannot write {path} ({err.strerror or err}); nothing was half-written and the previous file, "
-                "if any, is unchanged: free disk space or choose another folder"
-            ) from err
+            raise WriteFailed(path, err) from err
         raise
     _sync_folder(path.parent)
 

@@ -9,6 +9,7 @@ folder starts a new curve, as Lightning's loggers do.
 from __future__ import annotations
 
 import csv
+import math
 import os
 from typing import Any
 
@@ -48,8 +49,12 @@ class _KeepingWriter(ExperimentWriter):
     the epoch before and stays). A new run's first row is (0, 0): nothing old stays.
     """
 
-    def _check_log_dir_exists(self) -> None:  # Lightning's deletes metrics.csv here
+    def __init__(self, log_dir: str) -> None:
         self._trimmed = False
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:  # Lightning's deletes metrics.csv here; trimmed at the first save
+        pass
 
     def save(self) -> None:
         if self.metrics and not self._trimmed:
@@ -77,15 +82,18 @@ class _KeepingWriter(ExperimentWriter):
 
 
 def _position(row: dict[str, Any]) -> tuple[float, float]:
-    """(step, epoch) of a row, read back from the file (text) or about to be written (numbers)."""
+    """(step, epoch) of a row read back (text) or about to be written (numbers). A row without an epoch counts as
+    epoch 0; an unreadable step sorts last, so an old row like that is dropped."""
 
-    def number(value: Any) -> float:
+    def number(value: Any, missing: float) -> float:
+        if value is None or value == "":
+            return missing
         try:
             return float(value)
         except (TypeError, ValueError):
-            return float("inf")  # unreadable: sorts last, so an old row like that is dropped
+            return math.inf
 
-    return number(row.get("step")), number(row.get("epoch", 0) if row.get("epoch") != "" else 0)
+    return number(row.get("step"), math.inf), number(row.get("epoch"), 0.0)
 
 
 class CSVLogger(_CSVLogger):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Any
 
@@ -23,6 +24,7 @@ from dt.data.spec import DataSpec
 from dt.envs import action_size, check_action_space, make_env
 from dt.errors import DTError, report_errors, user_error
 from dt.evaluation.callback import RolloutEval
+from dt.files import WriteFailed
 from dt.loggers import resume_logs_at
 from dt.provenance import provenance, write_provenance
 from dt.runlock import run_folder_lock
@@ -113,7 +115,10 @@ def overrides() -> list[str]:
 def train(cfg: DictConfig) -> L.Trainer:
     """Build data, module, loggers and trainer from a composed config, then fit (or resume); one run per folder."""
     with run_folder_lock(cfg.paths.output_dir):  # held already when started by the command (hydra.callbacks)
-        return _train(cfg)
+        try:
+            return _train(cfg)
+        except WriteFailed as err:  # a checkpoint or results.json: the run can go on from its last checkpoint
+            raise WriteFailed(err.path, err.__cause__, "free disk space, then resume with ckpt_path=last") from err
 
 
 def _train(cfg: DictConfig) -> L.Trainer:
@@ -152,7 +157,9 @@ def _train(cfg: DictConfig) -> L.Trainer:
 def _hydra_main(cfg: DictConfig) -> None:
     try:
         train(cfg)
-    except OSError as err:  # unwritable output folder, full disk
+    except OSError as err:  # unwritable output folder; a full disk while a logger appends (dt's files: WriteFailed)
+        if err.errno == errno.ENOSPC:
+            raise DTError(f"{err}: free disk space, then resume with ckpt_path=last") from err
         raise DTError(f"{err}: choose a writable folder with hydra.run.dir=...") from err
     finally:
         _finish_wandb()
