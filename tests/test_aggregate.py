@@ -13,7 +13,7 @@ from rliable import metrics
 
 from dt.report.aggregate import SEED, estimate, profile
 from dt.report.tables import main, write_report
-from tests.test_report import PNG_MAGIC, evals_at, results_doc, table_row, write_doc
+from tests.results_docs import PNG_MAGIC, evals_at, results_doc, table_row, write_doc
 
 REPS = 200  # fewer than the report's 2000: scipy's per-call cost makes each resample ~2 ms here
 DATASETS = ("sb3/hopper/medium-v0", "sb3/hopper/replay-v0")

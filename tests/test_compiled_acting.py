@@ -14,7 +14,6 @@ from dt.evaluation.precision import module_policy
 from dt.evaluation.setup import EvalSettings, Evaluation
 from dt.models.dt_module import DTModule
 from tests.helpers import compose_config
-from tests.test_rollout import tiny_module  # noqa: F401  (a fixture)
 
 K, S, A = 4, 5, 3
 

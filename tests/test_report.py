@@ -2,71 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from dt.report.paper import d4rl_name, paper_score
 from dt.report.tables import fill_dataset_returns, main, write_report
-from dt.results import SCHEMA, load_results
+from dt.results import load_results
 from tests.helpers import compose_config, tiny_train_overrides
-
-PNG_MAGIC = b"\x89PNG"
-
-
-def evals_at(step: int, scores: dict[str, float], success: float | None = None) -> list[dict]:
-    """One evaluation step: target label -> normalized score (returns scaled by 10 for the raw columns)."""
-    return [
-        {
-            "step": step,
-            "epoch": step // 100,
-            "target": target,
-            "target_return": float(target),
-            "return_mean": 10 * score,
-            "return_std": 1.0,
-            "normalized_mean": score,
-            "length_mean": 100.0,
-            "success_rate": success,
-            "episodes": 2,
-            "returns": [10 * score - 1, 10 * score + 1],
-        }
-        for target, score in scores.items()
-    ]
-
-
-def results_doc(model: str, seed: int, evals: list[dict], experiment: str | None = "table", K: int = 20) -> dict:
-    return {
-        "schema": SCHEMA,
-        "kind": "train",
-        "run": {
-            "run_name": f"hopper-{model}-s{seed}",
-            "experiment": experiment,
-            "env": "hopper",
-            "env_id": "Hopper-v5",
-            "dataset": "sb3/hopper/medium-v0",
-            "mode": "normal",
-            "model": model,
-            "K": K,
-            "seed": seed,
-            "pct_traj": 1.0,
-            "ckpt": None,
-        },
-        "dataset": {
-            "num_episodes": 10,
-            "num_steps": 1000,
-            "return_mean": 400.0,
-            "return_max": 900.0,
-            "normalized_mean": 40.0,
-            "normalized_max": 90.0,
-        },
-        "evals": evals,
-    }
-
-
-def write_doc(folder: Path, document: dict) -> None:
-    folder.mkdir(parents=True)
-    (folder / "results.json").write_text(json.dumps(document))
+from tests.results_docs import PNG_MAGIC, evals_at, results_doc, table_row, write_doc
 
 
 @pytest.fixture
@@ -82,11 +26,6 @@ def runs(tmp_path: Path) -> Path:
     )
     write_doc(tmp_path / "2-bc-s0", results_doc("bc", 0, evals_at(200, {"3600": 55, "1800": 55})))
     return tmp_path
-
-
-def table_row(table: str, model: str) -> list[str]:
-    line = next(line for line in table.splitlines() if f"| {model} |" in line)
-    return [cell.strip() for cell in line.strip("|").split("|")]
 
 
 def test_report_table_last_best_and_seeds(runs: Path) -> None:

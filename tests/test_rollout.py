@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import gymnasium as gym
-import hydra
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from dt.console import format_table
 from dt.envs import make_env_fn, make_vector_env
@@ -18,7 +16,6 @@ from dt.evaluation.precision import module_policy, uses_bf16
 from dt.evaluation.rollout import rollout_batched, rollout_sequential
 from dt.evaluation.spec import RolloutSpec
 from dt.metrics import TargetResult
-from tests.helpers import compose_config, tiny_train_overrides
 
 
 class CountdownEnv(gym.Env):
@@ -111,20 +108,6 @@ def test_returns_to_go_decrement_unless_delayed(delayed: bool) -> None:
     for t, call in enumerate(policy.calls):
         last_rtg = call["rtg"][:, -1]
         assert torch.all(last_rtg == (100.0 if delayed else 100.0 - t)), (t, last_rtg)
-
-
-@pytest.fixture
-def tiny_module(tiny_minari: str, tmp_path):
-    """An untrained tiny DTModule (K=5) built from the real config, as dt.train builds it."""
-    cfg = compose_config([*tiny_train_overrides(tiny_minari), "env.max_ep_len=40"], output_dir=tmp_path)
-    torch.manual_seed(0)
-    datamodule = hydra.utils.instantiate(cfg.data)
-    datamodule.setup("fit")
-    run_config = OmegaConf.to_container(cfg, resolve=True)
-    module = hydra.utils.instantiate(
-        cfg.model, data_spec=datamodule.spec.to_dict(), run_config=run_config, _recursive_=False, _convert_="all"
-    )
-    return module.eval()
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.1])
