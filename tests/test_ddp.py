@@ -150,6 +150,7 @@ def test_ddp_run_writes_one_run_folder_once(runs: dict[str, dict]) -> None:
     folder = ddp["folders"][0]
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     assert files == [
+        ".dt.lock",  # dt.runlock: one run per folder
         ".hydra/config.yaml",
         ".hydra/hydra.yaml",
         ".hydra/overrides.yaml",
