@@ -52,7 +52,7 @@ lock:
 test:
 	$(PYTHON) -m pytest -q
 
-# The edit-run loop: everything but the `slow` tests (dt commands started in subprocesses: trainings, sweeps, CLI).
+# The edit-run loop: everything but the `slow` tests (those that start subprocesses: dt trainings, sweeps, commands).
 test-fast:
 	$(PYTHON) -m pytest -q -m "not slow"
 

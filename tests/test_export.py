@@ -41,6 +41,7 @@ def replay(policy: Policy, target: float, observations: np.ndarray, rewards: np.
     return np.stack([policy.act(obs, reward) for obs, reward in zip(observations, previous, strict=True)])
 
 
+@pytest.mark.slow
 @needs_onnx
 def test_onnx_episode_without_torch_acts_like_policy(tmp_path: Path) -> None:
     path = export(str(DT_CKPT), tmp_path / "hopper.onnx", "onnx")

@@ -213,6 +213,7 @@ def holder(folder: Path) -> subprocess.Popen:
     return process
 
 
+@pytest.mark.slow
 def test_a_folder_in_use_is_refused_naming_the_holder_and_freed_by_kill_9(tmp_path: Path) -> None:
     process = holder(tmp_path)
     with pytest.raises(DTError, match=f"in use by another dt.train \\(PID {process.pid}\\)"):

@@ -118,6 +118,7 @@ def test_bad_input_gets_one_line_errors(tmp_path: Path) -> None:
         Policy.from_checkpoint(str(tmp_path / "other.ckpt"))
 
 
+@pytest.mark.slow
 def test_import_dt_policy_loads_neither_lightning_nor_hydra() -> None:
     code = "import sys; from dt import Policy; print(sorted(m for m in ('lightning', 'hydra') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
