@@ -59,7 +59,8 @@ from dt.evaluate import load_module
 from dt.evaluation.compiled import CompiledPolicy
 from dt.evaluation.precision import module_policy
 from dt.evaluation.rollout import rollout_batched, rollout_sequential
-from dt.evaluation.setup import EvalSettings, Evaluation
+from dt.evaluation.settings import EvalSettings
+from dt.evaluation.setup import Evaluation
 from dt.metrics import TargetResult
 from dt.models.dt_module import DTModule
 from experiments.bench_references import (

@@ -11,7 +11,8 @@ import torch
 from dt.errors import DTError
 from dt.evaluation.compiled import CompiledPolicy, bucket_sizes, compile_backend, pad_rows
 from dt.evaluation.precision import module_policy
-from dt.evaluation.setup import EvalSettings, Evaluation
+from dt.evaluation.settings import EvalSettings
+from dt.evaluation.setup import Evaluation
 from dt.models.dt_module import DTModule
 from tests.helpers import compose_config
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dt.data.spec import DataSpec
-from dt.envs import check_env, make_env_fn, make_vector_env
+from dt.envs import check_dataset_env, check_env, make_env_fn, make_vector_env
 from dt.envs.recording import record_episode, write_minari_dataset
 from dt.errors import DTError
 from dt.evaluate import evaluate
@@ -21,7 +21,7 @@ from dt.evaluation.rollout import rollout_batched, rollout_sequential
 from dt.evaluation.spec import RolloutSpec
 from dt.models.dt_module import DTModule
 from dt.models.heads import DiscreteHead
-from dt.train import check_dataset_env, train
+from dt.train import train
 from tests.helpers import compose_config, compose_eval
 
 CARTPOLE_ID = "test/cartpole/tiny-v0"

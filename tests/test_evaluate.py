@@ -16,7 +16,7 @@ import torch
 from dt.errors import DTError
 from dt.evaluate import evaluate
 from dt.evaluation.callback import RolloutEval
-from dt.evaluation.setup import EvalSettings
+from dt.evaluation.settings import EvalSettings
 from dt.train import train
 from tests.helpers import REPO_ROOT, TINY_ID, compose_config, compose_eval, tiny_train_overrides
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from dt.config import CONFIG_DIR
 from dt.errors import DTError
+from dt.files import make_writable_folder
 
 
 def check_group_choices(argv: list[str], config_dir: str = CONFIG_DIR) -> None:
@@ -20,15 +20,6 @@ def check_group_choices(argv: list[str], config_dir: str = CONFIG_DIR) -> None:
         for choice in value.strip("[]").split(","):  # `env=a,b` in multirun, `logger=[csv,wandb]`
             if choice.strip() not in choices:
                 raise DTError(f"unknown {name} '{choice.strip()}': choose one of {', '.join(choices)}")
-
-
-def make_writable_folder(folder: Path) -> bool:
-    """Create `folder` if needed; whether this process can write into it."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        return os.access(folder, os.W_OK)
-    except OSError:
-        return False
 
 
 def check_output_dir(argv: list[str], default: str = "outputs") -> None:

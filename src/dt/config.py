@@ -1,22 +1,21 @@
 """Where the Hydra configs live (`conf/` in a source checkout, `dt/conf` inside an installed wheel); the config
-composed outside a command (`compose_conf`: benchmarks, experiments, tests, `dt.convert`); the dotted-path lookup
-of what configs and checkpoints name (env factories, dataset generators, policy classes)."""
+composed outside a command (`compose_conf`: benchmarks, experiments, tests, `dt.convert`); `instantiate` with
+one-line errors. The dotted-path lookup of what configs and checkpoints name is `dt.lookup`."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import HydraException
-from hydra.utils import get_class, get_method
+from hydra.errors import HydraException, InstantiationException
+from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, open_dict
 
 from dt import resolvers
-from dt.errors import DTError
+from dt.errors import DTError, user_error
 
 
 def _config_dir() -> str:
@@ -52,25 +51,12 @@ def compose_conf(
     return cfg
 
 
-def locate(path: str, want: str = "function") -> Any:
-    """The function (`want="function"`) or class a dotted path names, by Hydra's own lookup.
-
-    Raises LookupError with Hydra's reason; callers turn it into a one-line DTError naming their setting.
-    """
-    hydra_log = logging.getLogger("hydra.utils")
-    level = hydra_log.level
-    hydra_log.setLevel(logging.CRITICAL)  # Hydra logs every failed lookup; the caller's one line says it instead
+def instantiate(node: DictConfig, **kwargs) -> Any:
+    """`hydra.utils.instantiate`, re-raising the DTError that Hydra wraps when a constructor rejects its input."""
     try:
-        return (get_class if want == "class" else get_method)(path)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise LookupError(str(err)) from err
-    finally:
-        hydra_log.setLevel(level)
-
-
-def import_function(path: str, setting: str) -> Any:
-    """The function a dotted path names, or a DTError naming the config `setting` that holds the path."""
-    try:
-        return locate(path)
-    except LookupError as err:
-        raise DTError(f"{setting}={path} is not an importable function: check the config") from err
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = user_error(err)
+        if cause is None:
+            raise
+        raise cause from err

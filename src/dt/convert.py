@@ -25,9 +25,10 @@ from omegaconf import OmegaConf, open_dict
 
 from dt.checkpointing import AtomicCheckpointIO
 from dt.cli import check_group_choices
-from dt.config import compose_conf
+from dt.config import compose_conf, instantiate
 from dt.console import quiet_third_party
 from dt.data.spec import DataSpec
+from dt.envs import check_dataset_env
 from dt.errors import DTError, report_errors
 from dt.files import atomic_write
 from dt.models.convert import config_from_hf, load_hf_folder, net_options, save_hf_folder, state_dict_from_hf, to_hf
@@ -71,8 +72,6 @@ def from_hf(hf: str | Path, out: str | Path, overrides: list[str], state_stats: 
         "overrides": list(overrides),
         "converted_from": str(hf),
     }
-    from dt.train import instantiate
-
     module = instantiate(cfg.model, data_spec=spec.to_dict(), run_config=run_config, _recursive_=False, _convert_="all")
     module.model.load_state_dict(state_dict_from_hf(hf_state, module.model.config))
     checkpoint = {
@@ -111,8 +110,6 @@ def compose_train(overrides: list[str], output_dir: Path) -> Any:
 
 def data_spec(cfg: Any, state_stats: str | Path | None) -> DataSpec:
     """The module's data spec: from the configured dataset (as dt.train), or the env plus a statistics file."""
-    from dt.train import check_dataset_env, instantiate
-
     if state_stats is None:
         datamodule = instantiate(cfg.data)
         datamodule.setup("fit")

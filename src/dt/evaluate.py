@@ -21,7 +21,8 @@ from dt.config import CONFIG_DIR
 from dt.console import format_table, quiet_third_party
 from dt.errors import report_errors
 from dt.evaluation.policy import load_module
-from dt.evaluation.setup import EvalSettings, Evaluation
+from dt.evaluation.settings import EvalSettings
+from dt.evaluation.setup import Evaluation
 from dt.evaluation.spec import RolloutSpec
 from dt.evaluation.targets import Target
 from dt.metrics import TargetResult

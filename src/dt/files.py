@@ -88,3 +88,12 @@ def _sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def make_writable_folder(folder: Path) -> bool:
+    """Create `folder` if needed; whether this process can write into it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return os.access(folder, os.W_OK)
+    except OSError:
+        return False

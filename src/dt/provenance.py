@@ -9,7 +9,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import dt
 from dt.files import atomic_write
 
 # Libraries whose versions move training numbers (torch, lightning) or evaluation returns (the simulator).
@@ -29,7 +28,7 @@ def _git(*args: str) -> str | None:
     """Output of a git command run in dt's source folder; None outside a checkout or without git."""
     try:
         result = subprocess.run(
-            ["git", *args], cwd=Path(dt.__file__).parent, capture_output=True, text=True, timeout=10, check=True
+            ["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10, check=True
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -44,7 +43,7 @@ def provenance() -> dict[str, Any]:
     commit = _git("rev-parse", "HEAD")
     dirty = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {
-        "dt": dt.__version__,
+        "dt": _package_version("dt"),  # the installed distribution's (dt.__version__)
         "git_commit": commit,
         "git_dirty": bool(dirty) if commit else None,
         "python": platform.python_version(),

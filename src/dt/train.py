@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import errno
 import sys
-from typing import Any
 
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
@@ -18,27 +16,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dt.checkpointing import WANDB_ID_KEY, load_dt_checkpoint, resolve_ckpt_path
 from dt.cli import check_group_choices, check_output_dir
-from dt.config import CONFIG_DIR
+from dt.config import CONFIG_DIR, instantiate
 from dt.console import quiet_loggers, quiet_third_party, run_summary
-from dt.data.spec import DataSpec
-from dt.envs import action_size, check_action_space, make_env
-from dt.errors import DTError, report_errors, user_error
+from dt.envs import check_dataset_env
+from dt.errors import DTError, report_errors
 from dt.evaluation.callback import RolloutEval
 from dt.files import WriteFailed
 from dt.loggers import resume_logs_at
 from dt.provenance import provenance, write_provenance
 from dt.runlock import run_folder_lock
-
-
-def instantiate(node: DictConfig, **kwargs) -> Any:
-    """`hydra.utils.instantiate`, re-raising the DTError that Hydra wraps when a constructor rejects its input."""
-    try:
-        return hydra.utils.instantiate(node, **kwargs)
-    except InstantiationException as err:
-        cause = user_error(err)
-        if cause is None:
-            raise
-        raise cause from err
 
 
 def build_loggers(cfg: DictConfig) -> list[Logger]:
@@ -55,36 +41,6 @@ def continue_wandb_run(cfg: DictConfig, checkpoint: dict) -> None:
     if run_id and "wandb" in (cfg.get("logger") or {}):
         with open_dict(cfg):
             cfg.logger.wandb.id = run_id
-
-
-def check_dataset_env(spec: DataSpec, env_cfg: DictConfig) -> DataSpec:
-    """The dataset must come from the configured env, with its observation and action sizes.
-
-    Returns the data spec to build the model from: a discrete dataset's action count is the env's `n`
-    (a dataset may never take the highest actions; `max + 1` would then undercount them).
-    """
-    if spec.env_id and spec.env_id != env_cfg.id:
-        raise DTError(
-            f"the dataset was collected in {spec.env_id} but env={env_cfg.name} is {env_cfg.id}: pick its env"
-        )
-    env = make_env(env_cfg.id, factory=env_cfg.get("factory"))
-    obs_shape, act_space = env.observation_space.shape, env.action_space
-    env.close()
-    state_shape = spec.state_shape
-    if spec.pixels != (len(obs_shape) > 1):
-        data_kind, env_kind = ("pixel frames", "vector states") if spec.pixels else ("vector states", "pixels")
-        raise DTError(
-            f"the dataset holds {data_kind} {state_shape} but env={env_cfg.name} ({env_cfg.id}) has {env_kind} "
-            f"{obs_shape}: pick the dataset's env (Atari data: env=breakout|qbert|pong|seaquest)"
-        )
-    if obs_shape != state_shape:
-        what = f"{state_shape[0]}-dim" if len(state_shape) == 1 else str(state_shape)
-        raise DTError(f"dataset has {what} observations, env {env_cfg.id} has {obs_shape}: pick the dataset's env")
-    env_discrete, env_size = action_size(act_space)
-    if spec.discrete and env_discrete and spec.act_dim <= env_size:
-        spec = spec.with_act_dim(env_size)
-    check_action_space(act_space, spec.discrete, spec.act_dim, "the dataset")
-    return spec
 
 
 def check_ddp_launch(trainer: L.Trainer) -> None:

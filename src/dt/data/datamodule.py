@@ -14,12 +14,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from dt.config import import_function
 from dt.data.dqn_replay import load_dqn_replay
 from dt.data.frames import FrameStacks
 from dt.data.sources import Trajectories, concat, load_d4rl_hdf5, load_minari, minari_local
 from dt.data.spec import DataSpec
 from dt.errors import DTError
+from dt.lookup import import_function
 
 
 def returns_to_go(rewards: np.ndarray, starts: np.ndarray) -> np.ndarray:

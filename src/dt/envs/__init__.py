@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gymnasium as gym
 import numpy as np
 
-from dt.config import import_function
 from dt.errors import DTError
+from dt.lookup import import_function
+
+if TYPE_CHECKING:
+    from dt.data.spec import DataSpec
 
 VECTORIZATIONS = ("sync", "async")
 
@@ -112,3 +115,33 @@ def check_env(env: gym.Env | gym.vector.VectorEnv, spec: EnvSpec) -> None:
             "set eval.env_id to the dataset's environment"
         )
     check_action_space(act_space, spec.discrete, spec.act_dim, "the model")
+
+
+def check_dataset_env(spec: DataSpec, env_cfg: Any) -> DataSpec:
+    """The dataset must come from the configured env, with its observation and action sizes.
+
+    Returns the data spec to build the model from: a discrete dataset's action count is the env's `n`
+    (a dataset may never take the highest actions; `max + 1` would then undercount them).
+    """
+    if spec.env_id and spec.env_id != env_cfg.id:
+        raise DTError(
+            f"the dataset was collected in {spec.env_id} but env={env_cfg.name} is {env_cfg.id}: pick its env"
+        )
+    env = make_env(env_cfg.id, factory=env_cfg.get("factory"))
+    obs_shape, act_space = env.observation_space.shape, env.action_space
+    env.close()
+    state_shape = spec.state_shape
+    if spec.pixels != (len(obs_shape) > 1):
+        data_kind, env_kind = ("pixel frames", "vector states") if spec.pixels else ("vector states", "pixels")
+        raise DTError(
+            f"the dataset holds {data_kind} {state_shape} but env={env_cfg.name} ({env_cfg.id}) has {env_kind} "
+            f"{obs_shape}: pick the dataset's env (Atari data: env=breakout|qbert|pong|seaquest)"
+        )
+    if obs_shape != state_shape:
+        what = f"{state_shape[0]}-dim" if len(state_shape) == 1 else str(state_shape)
+        raise DTError(f"dataset has {what} observations, env {env_cfg.id} has {obs_shape}: pick the dataset's env")
+    env_discrete, env_size = action_size(act_space)
+    if spec.discrete and env_discrete and spec.act_dim <= env_size:
+        spec = spec.with_act_dim(env_size)
+    check_action_space(act_space, spec.discrete, spec.act_dim, "the dataset")
+    return spec

@@ -31,10 +31,10 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from dt.cli import make_writable_folder
 from dt.data.sources import minari_root
 from dt.envs.recording import Episode, record_episode, write_minari_dataset
 from dt.errors import DTError, report_errors
+from dt.files import make_writable_folder
 
 ENV_ID = "dt/KeyToDoor-v0"
 ROOM = 5  # rooms are ROOM x ROOM cells

@@ -12,7 +12,8 @@ from dt import metrics
 from dt.console import format_table, summary, update_scores
 from dt.errors import Diverged, DTError, user_error
 from dt.evaluation import wandb_run
-from dt.evaluation.setup import EvalSettings, Evaluation
+from dt.evaluation.settings import EvalSettings
+from dt.evaluation.setup import Evaluation
 from dt.metrics import TargetResult
 from dt.results import RunResults
 
@@ -28,31 +29,8 @@ class RolloutEval(L.Callback):
     Every setting comes from the config's `eval:` node (conf/callbacks/default.yaml): no defaults here.
     """
 
-    def __init__(
-        self,
-        *,
-        target_returns: Any,
-        episodes: int,
-        vectorization: str,
-        precision: str,
-        max_ep_len: int | None,
-        env_id: str | None,
-        every_n_epochs: int,
-        action_selection: str,
-        compile: bool | str,
-        seed: int,
-    ) -> None:
-        self.settings = EvalSettings(
-            target_returns=target_returns,
-            episodes=episodes,
-            vectorization=vectorization,
-            precision=str(precision),
-            max_ep_len=max_ep_len,
-            env_id=env_id,
-            action_selection=action_selection,
-            compile=compile,
-            seed=seed,
-        )
+    def __init__(self, *, every_n_epochs: int, **settings: Any) -> None:
+        self.settings = EvalSettings.from_config(settings)  # every field of EvalSettings, from the config
         self.every_n_epochs = every_n_epochs
         self.evaluation: Evaluation | None = None
         self.results: list[TargetResult] = []

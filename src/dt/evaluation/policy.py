@@ -101,7 +101,7 @@ class Policy:
         """A PolicyModule's `predict_action` (put the module in eval mode first) under `spec`, by default its own;
         `precision` None: its training run's `eval.precision` (else conf/train.yaml's)."""
         from dt.evaluation.precision import module_policy
-        from dt.evaluation.setup import EvalSettings
+        from dt.evaluation.settings import EvalSettings
         from dt.evaluation.spec import RolloutSpec
 
         settings = EvalSettings.for_run(module.hparams.get("run_config") or {}, {"precision": precision})
@@ -125,7 +125,7 @@ class Policy:
         `precision` (auto | 32 | bf16) and `action_selection` (sample | argmax, discrete actions) default to the
         training run's `eval` settings, as `dt.evaluate`'s do: the same seeds give the same episodes.
         """
-        from dt.evaluation.setup import EvalSettings
+        from dt.evaluation.settings import EvalSettings
         from dt.evaluation.spec import RolloutSpec
 
         module = load_module(path, device).eval()

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch import Tensor
 
 from dt.errors import DTError
 from dt.models.policy_module import PolicyModule
@@ -65,25 +66,13 @@ class BCModule(PolicyModule):
         states = F.pad(states, (0, 0, K - states.shape[1], 0))  # (B, K, S): zeros before the first step
         return self.network()(states)
 
-    def act(
-        self,
-        returns_to_go: torch.Tensor,
-        states: torch.Tensor,
-        actions: torch.Tensor,
-        timesteps: torch.Tensor,
-        uniform: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Action for the last step of each context, (B, A) or (B,); only the states are read."""
-        return self.head.act(self(states), uniform)
+    def last_outputs(self, returns_to_go: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
+        """Only the states are read."""
+        return self(states)
 
     def padded_outputs(
-        self,
-        returns_to_go: torch.Tensor,
-        states: torch.Tensor,
-        actions: torch.Tensor,
-        timesteps: torch.Tensor,
-        length: torch.Tensor,
-    ) -> torch.Tensor:
+        self, returns_to_go: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor, length: Tensor
+    ) -> Tensor:
         """The real steps moved to the window's end and zeros before them: the left padding `forward` gives."""
         B, K = states.shape[:2]
         step = torch.arange(K, device=states.device) - (K - length[:, None])  # (B, K): step at each position

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from dt.models.policy_module import PolicyModule
 from dt.models.transformer import DecisionTransformer, DTConfig
@@ -40,29 +41,13 @@ class DTModule(PolicyModule):
         states = self.normalize_states(states)
         return self.network()(returns_to_go / self.return_scale, states, actions, timesteps, last_only)
 
-    def act(
-        self,
-        returns_to_go: torch.Tensor,
-        states: torch.Tensor,
-        actions: torch.Tensor,
-        timesteps: torch.Tensor,
-        uniform: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Action for the last step of each context, (B, A) or (B,) (`predict_action` in inference mode); the last
-        action input is ignored.
-
-        `uniform` (B,) in [0, 1): sample discrete actions from the softmax with these draws (None: argmax).
-        """
-        return self.head.act(self(returns_to_go, states, actions, timesteps, last_only=True), uniform)
+    def last_outputs(self, returns_to_go: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
+        """Only the last state token's output is computed (`last_only`); the last action input is ignored."""
+        return self(returns_to_go, states, actions, timesteps, last_only=True)
 
     def padded_outputs(
-        self,
-        returns_to_go: torch.Tensor,
-        states: torch.Tensor,
-        actions: torch.Tensor,
-        timesteps: torch.Tensor,
-        length: torch.Tensor,
-    ) -> torch.Tensor:
+        self, returns_to_go: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor, length: Tensor
+    ) -> Tensor:
         """Causal attention keeps the padding after step length - 1 from reaching it: read that step's output."""
         outputs = self(returns_to_go, states, actions, timesteps)  # (B, K, A)
         last = (length - 1).view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])  # (B, 1, A)

@@ -13,10 +13,11 @@ from typing import Any
 
 import lightning as L
 import torch
+from torch import Tensor
 
-from dt.config import locate
 from dt.data.spec import DataSpec
 from dt.errors import Diverged, DTError
+from dt.lookup import locate
 from dt.models.heads import make_head
 from dt.models.transformer import decay_groups
 
@@ -102,15 +103,14 @@ class PolicyModule(L.LightningModule):
         return self.act(returns_to_go, states, actions, timesteps, uniform)
 
     def act(
-        self,
-        returns_to_go: torch.Tensor,
-        states: torch.Tensor,
-        actions: torch.Tensor,
-        timesteps: torch.Tensor,
-        uniform: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        self, returns_to_go: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor, uniform: Tensor | None = None
+    ) -> Tensor:
         """`predict_action` without entering inference mode, for callers already in it (the rollouts): what
         `eval.compile` traces, as torch.compile cannot trace into inference mode."""
+        return self.head.act(self.last_outputs(returns_to_go, states, actions, timesteps), uniform)
+
+    def last_outputs(self, returns_to_go: Tensor, states: Tensor, actions: Tensor, timesteps: Tensor) -> Tensor:
+        """Raw outputs (B, A) for the last step of each context (inputs as `predict_action`'s), for the head."""
         raise NotImplementedError
 
     def padded_outputs(
