@@ -46,17 +46,7 @@ def test_from_hf_checkpoint_evaluates_and_acts_as_hf(tiny_minari: str, tmp_path:
     g = torch.Generator().manual_seed(3)
     states, actions = torch.randn(2, 5, 11, generator=g), torch.rand(2, 5, 3, generator=g) * 2 - 1
     returns, timesteps = torch.rand(2, 5, generator=g) * 3600, torch.arange(5).repeat(2, 1) + 7
-    with torch.no_grad():
-        ours = torch.tanh(module(returns, states, actions, timesteps))
-        _, theirs, _ = hf(
-            states=module.normalize_states(states),
-            actions=actions,
-            rewards=None,
-            returns_to_go=(returns / module.return_scale)[..., None],
-            timesteps=timesteps,
-            return_dict=False,
-        )
-    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
+    assert_same_actions(module, hf, returns, states, actions, timesteps)
 
 
 def test_round_trip_dt_hf_dt_is_identical(tmp_path: Path) -> None:
@@ -85,17 +75,7 @@ def test_to_hf_folder_loads_in_transformers(tmp_path: Path) -> None:
     module = load_module(str(DT_FIXTURE)).eval()
     states, actions = torch.randn(1, 5, 11), torch.rand(1, 5, 3) * 2 - 1
     returns, timesteps = torch.full((1, 5), 1800.0), torch.arange(5)[None]
-    with torch.no_grad():
-        ours = torch.tanh(module(returns, states, actions, timesteps))
-        _, theirs, _ = hf(
-            states=module.normalize_states(states),
-            actions=actions,
-            rewards=None,
-            returns_to_go=(returns / module.return_scale)[..., None],
-            timesteps=timesteps,
-            return_dict=False,
-        )
-    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
+    assert_same_actions(module, hf, returns, states, actions, timesteps)
 
 
 def test_bad_input_gets_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,3 +117,19 @@ def test_bad_input_gets_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFi
             run(argv)
         err = capsys.readouterr().err.strip()
         assert err.startswith("dt: error: ") and message in err and "\n" not in err
+
+
+def assert_same_actions(module, hf, returns, states, actions, timesteps) -> None:
+    """The module's own normalization (state mean/std, return scale) in front of its weights gives HF's actions
+    for the inputs the official code feeds HF."""
+    with torch.no_grad():
+        ours = torch.tanh(module(returns, states, actions, timesteps))
+        _, theirs, _ = hf(
+            states=module.normalize_states(states),
+            actions=actions,
+            rewards=None,
+            returns_to_go=(returns / module.return_scale)[..., None],
+            timesteps=timesteps,
+            return_dict=False,
+        )
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
