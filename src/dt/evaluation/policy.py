@@ -97,14 +97,19 @@ class Policy:
         spec: RolloutSpec | None = None,
         precision: str | None = None,
         action_space: gym.spaces.Space | None = None,
+        action_selection: str | None = None,
     ) -> Policy:
-        """A PolicyModule's `predict_action` (put the module in eval mode first) under `spec`, by default its own;
-        `precision` None: its training run's `eval.precision` (else conf/train.yaml's)."""
+        """A PolicyModule's `predict_action` (put the module in eval mode first) under `spec`, by default its own.
+
+        `precision` (auto | 32 | bf16) and `action_selection` (sample | argmax, discrete actions; used when `spec`
+        is None) default to the training run's `eval` settings (else conf/train.yaml's), as `dt.evaluate`'s do.
+        """
         from dt.evaluation.precision import module_policy
         from dt.evaluation.settings import EvalSettings
         from dt.evaluation.spec import RolloutSpec
 
-        settings = EvalSettings.for_run(module.hparams.get("run_config") or {}, {"precision": precision})
+        given = {"precision": precision, "action_selection": action_selection}
+        settings = EvalSettings.for_run(module.hparams.get("run_config") or {}, given)
         if spec is None:
             spec = RolloutSpec.from_module(module, action_selection=settings.action_selection)
         policy = cls(module_policy(module, settings.precision), spec, module.device, action_space, module.data_spec)
@@ -120,19 +125,10 @@ class Policy:
         action_selection: str | None = None,
         action_space: gym.spaces.Space | None = None,
     ) -> Policy:
-        """The policy a `dt.train` checkpoint holds, in eval mode on `device`.
-
-        `precision` (auto | 32 | bf16) and `action_selection` (sample | argmax, discrete actions) default to the
-        training run's `eval` settings, as `dt.evaluate`'s do: the same seeds give the same episodes.
-        """
-        from dt.evaluation.settings import EvalSettings
-        from dt.evaluation.spec import RolloutSpec
-
+        """The policy a `dt.train` checkpoint holds, in eval mode on `device` (settings as `from_module`'s): the
+        same seeds give the same episodes as `dt.evaluate`."""
         module = load_module(path, device).eval()
-        given = {"precision": precision, "action_selection": action_selection}
-        settings = EvalSettings.for_run(module.hparams.get("run_config") or {}, given)
-        spec = RolloutSpec.from_module(module, action_selection=settings.action_selection)
-        return cls.from_module(module, spec, settings.precision, action_space)
+        return cls.from_module(module, None, precision, action_space, action_selection)
 
     def reset(
         self,
